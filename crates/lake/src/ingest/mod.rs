@@ -1,0 +1,751 @@
+//! Import: a source file (CSV, JSON lines, Parquet; local or a blob) into a new bronze version.
+//!
+//! Two threads stream the file: a parser (read, decompress, decode, parse into Arrow columns) and
+//! a writer (append lineage, encode zstd Parquet, upload parts). A bounded channel of two chunks
+//! between them keeps memory flat whatever the file size. The version is committed through the
+//! [`Registry`] protocol, so a repeated or concurrent import of the same source yields one version
+//! and a crash leaves none.
+
+pub mod batch;
+pub mod csv;
+pub mod jsonl;
+pub mod lineage;
+pub mod parquet_source;
+pub mod pinned;
+pub mod text;
+pub mod writer;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::Instant;
+
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use object_store::{ObjectStoreExt, PutPayload};
+use serde_json::json;
+use tokio::runtime::Handle;
+
+use crate::error::{Error, Position, Result};
+use crate::layout::{DatasetName, Layer};
+use crate::manifest::{
+    ColumnSchema, DataFile, MANIFEST_FORMAT, Manifest, Producer, QuarantineRecord, SourceIdentity,
+    Timings, WorkflowRef, content_hash,
+};
+use crate::registry::{Begin, Committed, PendingVersion, Registry};
+use crate::source::SourceObject;
+use batch::{BadRow, Chunk, StringColumns};
+use lineage::Lineage;
+use pinned::PinnedSchema;
+
+const TOOL: &str = "medallion-import";
+
+/// The format of a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceFormat {
+    Csv,
+    JsonLines,
+    Parquet,
+}
+
+impl SourceFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceFormat::Csv => "csv",
+            SourceFormat::JsonLines => "jsonl",
+            SourceFormat::Parquet => "parquet",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SourceFormat> {
+        match s.to_ascii_lowercase().as_str() {
+            "csv" | "tsv" | "txt" => Some(SourceFormat::Csv),
+            "jsonl" | "ndjson" | "json" | "jsonlines" => Some(SourceFormat::JsonLines),
+            "parquet" | "pq" => Some(SourceFormat::Parquet),
+            _ => None,
+        }
+    }
+
+    /// From a file name, ignoring a compression suffix.
+    pub fn from_name(name: &str) -> Option<SourceFormat> {
+        let base = text::strip_compression_suffix(name);
+        let ext = base.rsplit_once('.').map(|(_, e)| e)?;
+        SourceFormat::parse(ext)
+    }
+}
+
+/// How to read a source. `Default` is what `medallion-import` does without flags.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// `None`: from the file name.
+    pub format: Option<SourceFormat>,
+    /// CSV delimiter; `None`: sniffed.
+    pub delimiter: Option<u8>,
+    pub quote: u8,
+    /// Source character encoding; `None`: UTF-8 (or UTF-16 by byte-order mark).
+    pub encoding: Option<String>,
+    /// Column names for a CSV without a header row.
+    pub columns: Option<Vec<String>>,
+    /// Typed bronze.
+    pub schema: Option<PinnedSchema>,
+    /// Bad rows allowed (quarantined); one more fails the import.
+    pub max_bad_rows: u64,
+    /// Largest record (CSV) or line (JSON) accepted.
+    pub max_record_bytes: usize,
+    /// Whether a source with no data rows makes an empty version instead of an error.
+    pub allow_empty: bool,
+    /// Rows per Arrow batch.
+    pub batch_rows: usize,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            format: None,
+            delimiter: None,
+            quote: b'"',
+            encoding: None,
+            columns: None,
+            schema: None,
+            max_bad_rows: 0,
+            max_record_bytes: 64 << 20,
+            allow_empty: false,
+            batch_rows: 64 * 1024,
+        }
+    }
+}
+
+/// Progress a person can watch: the phase and the source bytes read in it.
+#[derive(Debug, Default)]
+pub struct ImportProgress {
+    phase: AtomicU8,
+    pub bytes: Arc<AtomicU64>,
+}
+
+impl ImportProgress {
+    pub const HASHING: u8 = 0;
+    pub const CONVERTING: u8 = 1;
+    pub const COMMITTING: u8 = 2;
+
+    pub fn phase(&self) -> u8 {
+        self.phase.load(Ordering::Relaxed)
+    }
+
+    fn enter(&self, phase: u8) {
+        self.bytes.store(0, Ordering::Relaxed);
+        self.phase.store(phase, Ordering::Relaxed);
+    }
+}
+
+/// One import.
+pub struct ImportRequest {
+    pub dataset: DatasetName,
+    /// Local path or URL.
+    pub source: String,
+    pub options: ImportOptions,
+    pub workflow: Option<WorkflowRef>,
+    pub progress: Option<Arc<ImportProgress>>,
+}
+
+/// What an import did.
+#[derive(Debug, Clone)]
+pub struct ImportOutcome {
+    pub manifest: Manifest,
+    /// `false` when the source had been imported before (the existing version is returned).
+    pub created: bool,
+    /// The version folder's URL.
+    pub uri: String,
+    /// The source size, for reporting.
+    pub source_bytes: u64,
+}
+
+/// Imports a source into a new bronze version (or returns the version that already holds it).
+pub async fn import(registry: &Registry, req: ImportRequest) -> Result<ImportOutcome> {
+    let started_at = Utc::now();
+    let mut phases = BTreeMap::new();
+    let progress = req.progress.clone().unwrap_or_default();
+    let source = SourceObject::open(&req.source).await?;
+    let source_bytes = source.size;
+
+    let clock = Instant::now();
+    progress.enter(ImportProgress::HASHING);
+    let sha = if source.is_local() {
+        let src = SourceObject::open(&req.source).await?;
+        let sha = tokio::task::spawn_blocking(move || src.local_sha256())
+            .await
+            .map_err(|e| Error::internal("hash source", e))??;
+        phases.insert("hash".to_string(), clock.elapsed().as_secs_f64());
+        sha
+    } else {
+        None
+    };
+    let identity = source.identity(sha);
+
+    let pending = match registry
+        .begin(Layer::Bronze, &req.dataset, Some(&identity))
+        .await?
+    {
+        Begin::Existing(m) => {
+            tracing::info!(dataset = %req.dataset, version = m.version, source = %identity.url, "source already imported");
+            return Ok(outcome(registry, *m, false, source_bytes));
+        }
+        Begin::Pending(p) => p,
+    };
+    tracing::info!(dataset = %req.dataset, target = pending.version, source = %identity.url, bytes = source.size, "importing");
+
+    let clock = Instant::now();
+    progress.enter(ImportProgress::CONVERTING);
+    let job = ConvertJob {
+        handle: Handle::current(),
+        registry: registry.clone(),
+        pending: pending.clone(),
+        source,
+        identity: identity.clone(),
+        options: req.options.clone(),
+        ingested_at: started_at,
+        bytes_read: progress.bytes.clone(),
+    };
+    let converted = tokio::task::spawn_blocking(move || job.run())
+        .await
+        .map_err(|e| Error::internal("convert", e))?;
+    let converted = match converted {
+        Ok(c) => c,
+        Err((err, started)) => {
+            registry.abandon(&pending, &started, false).await;
+            return Err(err);
+        }
+    };
+    phases.insert("convert".to_string(), clock.elapsed().as_secs_f64());
+
+    let started_names: Vec<String> = converted.files.iter().map(|f| f.name.clone()).collect();
+    let rows: u64 = converted.files.iter().map(|f| f.rows).sum();
+    if rows == 0 && !req.options.allow_empty {
+        registry.abandon(&pending, &started_names, false).await;
+        let message = if converted.bad_rows.is_empty() {
+            "has no data rows (a header only?); nothing to import. Pass --allow-empty to record an empty version".to_string()
+        } else {
+            format!(
+                "has no good rows: all {} data rows are bad",
+                converted.bad_rows.len()
+            )
+        };
+        return Err(Error::bad_source(
+            &identity.url,
+            Position::default(),
+            message,
+        ));
+    }
+
+    let clock = Instant::now();
+    progress.enter(ImportProgress::COMMITTING);
+    let quarantine = if converted.bad_rows.is_empty() {
+        None
+    } else {
+        let bytes = quarantine_parquet(&converted.bad_rows)?;
+        let path = registry.lake().path(&pending.quarantine_path());
+        if let Err(e) = registry
+            .lake()
+            .store()
+            .put(&path, PutPayload::from(Bytes::from(bytes)))
+            .await
+        {
+            registry.abandon(&pending, &started_names, true).await;
+            return Err(Error::store(
+                "write quarantine",
+                registry.lake().url_of(&path),
+                e,
+            ));
+        }
+        Some(QuarantineRecord {
+            file: pending.quarantine_name(),
+            rows: converted.bad_rows.len() as u64,
+        })
+    };
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT,
+        layer: Layer::Bronze,
+        dataset: req.dataset.clone(),
+        version: pending.version,
+        created_at: Utc::now(),
+        rows,
+        bytes: converted.files.iter().map(|f| f.bytes).sum(),
+        schema: converted
+            .schema
+            .fields()
+            .iter()
+            .map(|f| ColumnSchema {
+                name: f.name().clone(),
+                data_type: f.data_type().to_string(),
+                nullable: f.is_nullable(),
+            })
+            .collect(),
+        content_sha256: content_hash(&converted.files),
+        files: converted.files,
+        source: Some(identity),
+        parents: Vec::new(),
+        quarantine,
+        producer: Producer::current(TOOL),
+        workflow: req.workflow.clone(),
+        timings: Timings {
+            started_at,
+            finished_at: Utc::now(),
+            phases: phases.clone(),
+        },
+        details: converted.details,
+    };
+    let (mut manifest, created) = match registry.commit(pending, manifest).await? {
+        Committed::Created(m) => (*m, true),
+        Committed::Existing(m) => (*m, false),
+    };
+    if created {
+        manifest
+            .timings
+            .phases
+            .insert("commit".to_string(), clock.elapsed().as_secs_f64());
+    }
+    Ok(outcome(registry, manifest, created, source_bytes))
+}
+
+fn outcome(
+    registry: &Registry,
+    manifest: Manifest,
+    created: bool,
+    source_bytes: u64,
+) -> ImportOutcome {
+    ImportOutcome {
+        uri: registry.version_url(manifest.layer, &manifest.dataset, manifest.version),
+        manifest,
+        created,
+        source_bytes,
+    }
+}
+
+/// The quarantine file: one row per bad row.
+fn quarantine_parquet(bad: &[BadRow]) -> Result<Vec<u8>> {
+    let schema: SchemaRef = Arc::new(Schema::new(vec![
+        Field::new(lineage::ROW_NUMBER, DataType::Int64, false),
+        Field::new("column", DataType::Utf8, true),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("raw", DataType::Utf8, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(
+                bad.iter().map(|b| b.row as i64),
+            )) as ArrayRef,
+            Arc::new(StringArray::from_iter(
+                bad.iter().map(|b| b.column.as_deref()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                bad.iter().map(|b| b.reason.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                bad.iter().map(|b| b.raw.as_str()),
+            )),
+        ],
+    )
+    .map_err(|e| Error::internal("quarantine", e))?;
+    writer::parquet_bytes(schema, &[batch], TOOL)
+}
+
+struct Converted {
+    files: Vec<DataFile>,
+    schema: SchemaRef,
+    bad_rows: Vec<BadRow>,
+    details: BTreeMap<String, serde_json::Value>,
+}
+
+/// Collects bad rows and enforces the allowance.
+struct BadRows {
+    rows: Vec<BadRow>,
+    limit: u64,
+    url: String,
+}
+
+impl BadRows {
+    fn push(&mut self, row: BadRow) -> Result<()> {
+        self.rows.push(row);
+        if self.rows.len() as u64 > self.limit {
+            let first = &self.rows[0];
+            return Err(Error::TooManyBadRows {
+                url: self.url.clone(),
+                limit: self.limit,
+                first_position: Position {
+                    row: Some(first.row),
+                    column: first.column.clone(),
+                },
+                first_reason: first.reason.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Everything the blocking conversion needs.
+struct ConvertJob {
+    handle: Handle,
+    registry: Registry,
+    pending: PendingVersion,
+    source: SourceObject,
+    identity: SourceIdentity,
+    options: ImportOptions,
+    ingested_at: DateTime<Utc>,
+    bytes_read: Arc<AtomicU64>,
+}
+
+/// A parser: yields chunks of source rows.
+enum Parser {
+    Csv {
+        records: Box<csv::CsvRecords>,
+        ncols: usize,
+        delimiter: u8,
+        /// A record already read (headerless CSV: the first data row).
+        pending_first: bool,
+    },
+    Json(Box<jsonl::JsonLines>),
+    Parquet(Box<parquet_source::ParquetSource>),
+}
+
+impl ConvertJob {
+    /// Runs on a blocking thread. On failure, also returns the part names started.
+    fn run(self) -> std::result::Result<Converted, (Error, Vec<String>)> {
+        let url = self.identity.url.clone();
+        let (mut parser, names, source_fields, details) =
+            self.open_parser().map_err(|e| (e, Vec::new()))?;
+        let lineage = Lineage::new(
+            &url,
+            self.identity.etag.as_deref(),
+            self.identity.sha256.as_deref(),
+            self.ingested_at,
+        );
+        let mut fields = source_fields;
+        fields.extend(lineage.fields());
+        let schema: SchemaRef = Arc::new(Schema::new(fields));
+        let mut part_writer = writer::PartWriter::new(
+            self.handle.clone(),
+            self.registry.lake().clone(),
+            self.pending.clone(),
+            schema.clone(),
+            writer::writer_properties(TOOL),
+        );
+        let mut bad = BadRows {
+            rows: Vec::new(),
+            limit: self.options.max_bad_rows,
+            url: url.clone(),
+        };
+        let (tx, rx) = sync_channel::<Chunk>(2);
+        let pinned = self.options.schema.clone();
+        let batch_rows = self.options.batch_rows;
+
+        let (parsed, written) = std::thread::scope(|scope| {
+            let writer_thread =
+                scope.spawn(|| write_chunks(rx, &mut part_writer, &lineage, &schema));
+            let parsed = parse_all(
+                &mut parser,
+                &names,
+                pinned.as_ref(),
+                batch_rows,
+                &mut bad,
+                &tx,
+                &url,
+            );
+            drop(tx);
+            let written = writer_thread.join().unwrap_or_else(|_| {
+                Err(Error::internal("write parts", "the writer thread panicked"))
+            });
+            (parsed, written)
+        });
+        let started = part_writer.started();
+        // A writer failure (the store) explains a parser that stopped because the channel closed.
+        if let Err(e) = written {
+            return Err((e, started));
+        }
+        if let Err(e) = parsed {
+            return Err((e, started));
+        }
+        let files = part_writer.finish().map_err(|e| (e, started.clone()))?;
+        let mut details = details;
+        details.insert("bad_rows".into(), json!(bad.rows.len()));
+        Ok(Converted {
+            files,
+            schema,
+            bad_rows: bad.rows,
+            details,
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn open_parser(
+        &self,
+    ) -> Result<(
+        Parser,
+        Vec<String>,
+        Vec<Field>,
+        BTreeMap<String, serde_json::Value>,
+    )> {
+        let url = &self.identity.url;
+        let format = match self.options.format {
+            Some(f) => f,
+            None => SourceFormat::from_name(&self.source.name).ok_or_else(|| {
+                Error::bad_source(
+                    url,
+                    Position::default(),
+                    "cannot tell the format from the file name; pass --format csv, jsonl or parquet",
+                )
+            })?,
+        };
+        let mut details = BTreeMap::new();
+        details.insert("format".to_string(), json!(format.as_str()));
+        if format == SourceFormat::Parquet {
+            if self.options.schema.is_some() {
+                return Err(Error::bad_source(
+                    url,
+                    Position::default(),
+                    "--schema applies to CSV and JSON sources; Parquet keeps its own types",
+                ));
+            }
+            let p = parquet_source::ParquetSource::open(
+                &self.source,
+                self.handle.clone(),
+                self.options.batch_rows,
+            )?;
+            let fields: Vec<Field> = p
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect();
+            let names: Vec<String> = fields.iter().map(|f| f.name().clone()).collect();
+            csv::check_unique(&names, url)?;
+            return Ok((Parser::Parquet(Box::new(p)), names, fields, details));
+        }
+
+        let raw = self
+            .source
+            .reader(self.handle.clone(), Some(self.bytes_read.clone()))?;
+        let text = text::open_text(
+            raw,
+            &self.source.name,
+            url,
+            self.options.encoding.as_deref(),
+        )?;
+        details.insert("compression".into(), json!(text.compression.as_str()));
+        details.insert("encoding".into(), json!(text.encoding));
+        let pinned = self.options.schema.as_ref();
+        let (parser, names, nullable) = match format {
+            SourceFormat::Csv => {
+                let delimiter = match self.options.delimiter {
+                    Some(d) => d,
+                    None if self.source.name.to_ascii_lowercase().contains(".tsv") => b'\t',
+                    None => csv::sniff_delimiter(&text.sample, self.options.quote),
+                };
+                let dialect = csv::CsvDialect {
+                    delimiter,
+                    quote: self.options.quote,
+                };
+                details.insert("delimiter".into(), json!(dialect.delimiter_name()));
+                details.insert(
+                    "quote".into(),
+                    json!((self.options.quote as char).to_string()),
+                );
+                let mut records = Box::new(csv::CsvRecords::new(
+                    text.sample,
+                    text.rest,
+                    dialect,
+                    self.options.max_record_bytes,
+                    url,
+                ));
+                let has_record = records.next_record()?;
+                let (names, pending_first) = match &self.options.columns {
+                    Some(cols) => {
+                        // No header: the first record is data row 1.
+                        csv::check_unique(cols, url)?;
+                        records.data_offset = 0;
+                        (cols.clone(), has_record)
+                    }
+                    None => {
+                        if !has_record {
+                            return Err(Error::bad_source(
+                                url,
+                                Position::default(),
+                                "has no header row; nothing to import",
+                            ));
+                        }
+                        (csv::header_names(&records, url)?, false)
+                    }
+                };
+                details.insert("header".into(), json!(self.options.columns.is_none()));
+                (
+                    Parser::Csv {
+                        records,
+                        ncols: names.len(),
+                        delimiter,
+                        pending_first,
+                    },
+                    names,
+                    false,
+                )
+            }
+            SourceFormat::JsonLines => {
+                let names = jsonl::sniff_columns(&text.sample);
+                if names.is_empty() {
+                    return Err(Error::bad_source(
+                        url,
+                        Position::default(),
+                        "has no JSON object with keys in its first lines; is it JSON lines (one object per line)?",
+                    ));
+                }
+                csv::check_unique(&names, url)?;
+                let j = jsonl::JsonLines::new(
+                    text.sample,
+                    text.rest,
+                    names.clone(),
+                    self.options.max_record_bytes,
+                    url,
+                );
+                (Parser::Json(Box::new(j)), names, true)
+            }
+            SourceFormat::Parquet => {
+                return Err(Error::internal("open parser", "parquet handled above"));
+            }
+        };
+        if let Some(p) = pinned {
+            p.check_columns(&names, url)?;
+            details.insert(
+                "typed_columns".into(),
+                json!(p.columns.iter().map(|(n, _)| n).collect::<Vec<_>>()),
+            );
+        }
+        let fields = names
+            .iter()
+            .map(|n| match pinned {
+                Some(p) => p.field(n, nullable),
+                None => Field::new(n, DataType::Utf8, nullable),
+            })
+            .collect();
+        Ok((parser, names, fields, details))
+    }
+}
+
+/// The parser loop: reads every row, sends chunks to the writer.
+fn parse_all(
+    parser: &mut Parser,
+    names: &[String],
+    pinned: Option<&PinnedSchema>,
+    batch_rows: usize,
+    bad: &mut BadRows,
+    tx: &SyncSender<Chunk>,
+    url: &str,
+) -> Result<()> {
+    loop {
+        let chunk = match parser {
+            Parser::Csv {
+                records,
+                ncols,
+                delimiter,
+                pending_first,
+            } => csv_chunk(
+                records,
+                *ncols,
+                *delimiter,
+                pending_first,
+                names,
+                batch_rows,
+                bad,
+                url,
+            )?,
+            Parser::Json(j) => j.next_chunk(batch_rows, &mut |b| bad.push(b))?,
+            Parser::Parquet(p) => p.next_chunk()?,
+        };
+        let Some(chunk) = chunk else { return Ok(()) };
+        let chunk = match pinned {
+            Some(p) => {
+                let (chunk, rejected) = p.apply(chunk, names)?;
+                for r in rejected {
+                    bad.push(r)?;
+                }
+                chunk
+            }
+            None => chunk,
+        };
+        if chunk.rows() > 0 && tx.send(chunk).is_err() {
+            // The writer stopped; its own error is reported.
+            return Ok(());
+        }
+    }
+}
+
+/// Bytes of column data per chunk before it is cut, whatever the row count.
+const CHUNK_BYTES: usize = 16 << 20;
+
+#[allow(clippy::too_many_arguments)]
+fn csv_chunk(
+    records: &mut csv::CsvRecords,
+    ncols: usize,
+    delimiter: u8,
+    pending_first: &mut bool,
+    names: &[String],
+    batch_rows: usize,
+    bad: &mut BadRows,
+    url: &str,
+) -> Result<Option<Chunk>> {
+    let mut cols = StringColumns::new(ncols, batch_rows);
+    let mut row_numbers: Vec<i64> = Vec::with_capacity(batch_rows);
+    let mut check_bytes = 0usize;
+    loop {
+        let have = if *pending_first {
+            *pending_first = false;
+            true
+        } else {
+            records.next_record()?
+        };
+        if !have {
+            break;
+        }
+        if let Some(b) = records.ragged(ncols, delimiter) {
+            bad.push(b)?;
+            continue;
+        }
+        records.append_to(&mut cols);
+        cols.end_row();
+        row_numbers.push(records.row() as i64);
+        check_bytes += 1;
+        if cols.rows() >= batch_rows
+            || (check_bytes >= 1024 && {
+                check_bytes = 0;
+                cols.bytes() >= CHUNK_BYTES
+            })
+        {
+            break;
+        }
+    }
+    if cols.rows() == 0 {
+        return Ok(None);
+    }
+    let columns = cols.finish(names, &row_numbers, url)?;
+    Ok(Some(Chunk {
+        columns,
+        row_numbers: Int64Array::from(row_numbers),
+    }))
+}
+
+/// The writer loop: appends lineage and writes every chunk.
+fn write_chunks(
+    rx: Receiver<Chunk>,
+    out: &mut writer::PartWriter,
+    lineage: &Lineage,
+    schema: &SchemaRef,
+) -> Result<()> {
+    for chunk in rx {
+        let mut columns = chunk.columns;
+        columns.extend(lineage.columns(&chunk.row_numbers));
+        let batch = RecordBatch::try_new(schema.clone(), columns)
+            .map_err(|e| Error::internal("assemble batch", e))?;
+        out.write(&batch)?;
+    }
+    Ok(())
+}

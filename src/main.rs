@@ -1,0 +1,234 @@
+//! `medallion`: the human CLI. Progress bars and tables for a person at a terminal; the step
+//! binaries (`medallion-<step>`) are what runs in pods.
+
+mod generate;
+mod lake_view;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use medallion_lake::ingest::{ImportOutcome, ImportProgress};
+use medallion_lake::{Error, Layer};
+use medallion_steps::import::ImportArgs;
+
+/// Medallion: blob uploads to governed, versioned data and models on Argo Workflows.
+#[derive(Parser)]
+#[command(name = "medallion", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the main job on bundled data: import the sample house sales into a local lake
+    Demo {
+        /// Lake root
+        #[arg(long, env = "MEDALLION_LAKE", default_value = "./lake")]
+        lake: String,
+        /// Source file (default: the bundled GloboRealty sample)
+        #[arg(long, default_value = "examples/data/houses.csv")]
+        source: String,
+    },
+    /// Import a file into a new bronze version (as the medallion-import step does), with progress
+    Import {
+        #[command(flatten)]
+        args: ImportArgs,
+    },
+    /// See what a lake holds
+    Lake {
+        #[command(subcommand)]
+        command: LakeCommand,
+    },
+    /// Write a seeded, realistic source CSV (GloboRealty houses or GloboLatte sales)
+    Generate {
+        kind: generate::Kind,
+        /// Data rows
+        #[arg(long, default_value_t = 1000)]
+        rows: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Output file ('-' for stdout)
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum LakeCommand {
+    /// Datasets and versions with rows, size, source and time
+    List {
+        #[arg(long, env = "MEDALLION_LAKE", default_value = "./lake")]
+        lake: String,
+        /// Only this layer
+        #[arg(long)]
+        layer: Option<Layer>,
+        /// Only this dataset
+        #[arg(long)]
+        dataset: Option<String>,
+    },
+    /// One version's manifest (the latest when no version is given)
+    Show {
+        dataset: String,
+        version: Option<u64>,
+        #[arg(long, env = "MEDALLION_LAKE", default_value = "./lake")]
+        lake: String,
+        #[arg(long, default_value = "bronze")]
+        layer: Layer,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = e.downcast_ref::<Error>().map_or(1, Error::exit_code);
+            eprintln!("medallion: error: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let runtime = medallion_steps::runtime()?;
+    match cli.command {
+        Command::Demo { lake, source } => {
+            let args = ImportArgs {
+                lake: lake.clone(),
+                dataset: "houses".into(),
+                source,
+                outputs_dir: std::env::temp_dir().join("medallion-demo-outputs"),
+                format: None,
+                delimiter: None,
+                quote: "\"".into(),
+                encoding: None,
+                columns: None,
+                schema: None,
+                max_bad_rows: 0,
+                max_record_bytes: 64 << 20,
+                allow_empty: false,
+            };
+            let outcome = import_with_progress(&runtime, &args)?;
+            print_outcome(&outcome);
+            println!();
+            runtime.block_on(lake_view::list(&lake, None, None))?;
+            println!(
+                "\nNext: `medallion lake show houses` prints the manifest; read the Parquet with any reader."
+            );
+        }
+        Command::Import { args } => {
+            let outcome = import_with_progress(&runtime, &args)?;
+            print_outcome(&outcome);
+        }
+        Command::Lake { command } => match command {
+            LakeCommand::List {
+                lake,
+                layer,
+                dataset,
+            } => runtime.block_on(lake_view::list(&lake, layer, dataset.as_deref()))?,
+            LakeCommand::Show {
+                dataset,
+                version,
+                lake,
+                layer,
+            } => runtime.block_on(lake_view::show(&lake, layer, &dataset, version))?,
+        },
+        Command::Generate {
+            kind,
+            rows,
+            seed,
+            out,
+        } => {
+            if out.as_os_str() == "-" {
+                let stdout = std::io::stdout();
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+                generate::write_csv(kind, rows, seed, &mut w)?;
+            } else {
+                let file = std::fs::File::create(&out)
+                    .with_context(|| format!("cannot create {}", out.display()))?;
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+                generate::write_csv(kind, rows, seed, &mut w)?;
+                std::io::Write::flush(&mut w)?;
+                eprintln!("wrote {} rows to {}", rows, out.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn import_with_progress(
+    runtime: &tokio::runtime::Runtime,
+    args: &ImportArgs,
+) -> anyhow::Result<ImportOutcome> {
+    let progress = Arc::new(ImportProgress::default());
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg:10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let size = std::fs::metadata(&args.source)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    bar.set_length(size);
+    let watcher = {
+        let (bar, progress) = (bar.clone(), progress.clone());
+        std::thread::spawn(move || {
+            while !bar.is_finished() {
+                let msg = match progress.phase() {
+                    ImportProgress::HASHING => "hashing",
+                    ImportProgress::CONVERTING => "converting",
+                    _ => "committing",
+                };
+                bar.set_message(msg);
+                bar.set_position(progress.bytes.load(Ordering::Relaxed));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let result = runtime.block_on(medallion_steps::import::run(args, Some(progress)));
+    bar.finish_and_clear();
+    let _ = watcher.join();
+    Ok(result?)
+}
+
+fn print_outcome(outcome: &ImportOutcome) {
+    let m = &outcome.manifest;
+    let verb = if outcome.created {
+        "created"
+    } else {
+        "already imported as"
+    };
+    println!(
+        "{} {} v{}: {} rows, {} columns, {} → {} ({})",
+        verb,
+        m.dataset,
+        m.version,
+        m.rows,
+        m.schema.len(),
+        lake_view::human_bytes(outcome.source_bytes),
+        lake_view::human_bytes(m.bytes),
+        outcome.uri
+    );
+    if let Some(q) = &m.quarantine {
+        println!(
+            "  {} bad rows quarantined in quarantine/{}/v{}/{}",
+            q.rows, m.dataset, m.version, q.file
+        );
+    }
+}

@@ -1,0 +1,104 @@
+//! # medallion-steps
+//!
+//! The step contract shared by every step binary (DESIGN.md §3), so each `src/bin/<step>.rs`
+//! stays a thin parse-call-report wrapper:
+//! - [`init_logging`]: JSON logs on stderr (tracing), level from `RUST_LOG` (default `info`);
+//! - [`StepOutputs`]: one file per output parameter under `--outputs-dir`, for Argo's
+//!   `valueFrom.path`, and the same values as one JSON line on stdout (the last line);
+//! - [`exit_with`]: maps a library error to the contract's exit codes (0 done, 1 retryable,
+//!   2 bad input, 3 precondition) after printing it as one line.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use medallion_lake::{Error, ErrorClass};
+use serde_json::Value;
+
+pub mod import;
+
+/// JSON logs to stderr; `RUST_LOG` filters (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_current_span(false)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .try_init();
+}
+
+/// A step's output parameters.
+#[derive(Debug, Default)]
+pub struct StepOutputs {
+    values: BTreeMap<String, Value>,
+}
+
+impl StepOutputs {
+    pub fn new() -> StepOutputs {
+        StepOutputs::default()
+    }
+
+    pub fn set(&mut self, name: &str, value: impl Into<Value>) -> &mut Self {
+        self.values.insert(name.to_string(), value.into());
+        self
+    }
+
+    /// Writes `<dir>/<name>` for every output (strings raw, everything else as JSON), each
+    /// atomically (temp file + rename) so Argo never reads half a value, then prints the JSON
+    /// summary line on stdout.
+    pub fn emit(&self, dir: &Path) -> Result<(), Error> {
+        std::fs::create_dir_all(dir).map_err(|e| io_error("create outputs dir", dir, &e))?;
+        for (name, value) in &self.values {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let path = dir.join(name);
+            let tmp = dir.join(format!(".{name}.tmp"));
+            std::fs::write(&tmp, text).map_err(|e| io_error("write output", &tmp, &e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| io_error("write output", &path, &e))?;
+        }
+        println!(
+            "{}",
+            serde_json::to_string(&self.values).unwrap_or_default()
+        );
+        Ok(())
+    }
+}
+
+fn io_error(op: &'static str, path: &Path, e: &std::io::Error) -> Error {
+    Error::LocalIo {
+        op,
+        path: path.display().to_string(),
+        message: e.to_string(),
+        class: ErrorClass::Transient,
+    }
+}
+
+/// The outputs directory default from DESIGN.md.
+pub fn default_outputs_dir() -> PathBuf {
+    PathBuf::from("/tmp/outputs")
+}
+
+/// Logs and prints the error as one line on stderr and returns its exit code.
+pub fn exit_with(step: &str, err: &Error) -> ExitCode {
+    let class = err.class();
+    tracing::error!(step, class = ?class, exit_code = class.exit_code(), "{err}");
+    eprintln!("{step}: error: {err}");
+    ExitCode::from(class.exit_code())
+}
+
+/// The async runtime steps use: two workers (the steps' own heavy work runs on blocking threads).
+pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal {
+            context: "start the async runtime",
+            message: e.to_string(),
+        })
+}

@@ -1,0 +1,294 @@
+//! Test fixtures: the built binaries, temporary lakes, Azurite, the Python readers.
+//!
+//! Real services only: Azurite (npm) and pyarrow / the Azure SDK for Python (PyPI), installed by
+//! `scripts/test`, which exports where they are. A missing service fails the test with a message
+//! saying why; nothing is skipped.
+
+use std::collections::BTreeMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Path of a workspace binary built in the same profile as this test.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run scripts/test (it builds every binary before testing)",
+        path.display()
+    );
+    path
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The result of running a step binary.
+pub struct StepRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub outputs: BTreeMap<String, String>,
+}
+
+impl StepRun {
+    pub fn output(&self, name: &str) -> &str {
+        self.outputs
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("no output '{name}'; stderr: {}", self.stderr))
+    }
+
+    /// The error line the step printed (its last stderr line).
+    pub fn error_line(&self) -> &str {
+        self.stderr
+            .lines()
+            .rev()
+            .find(|l| l.contains("error:"))
+            .unwrap_or("")
+    }
+}
+
+fn collect(output: Output, outputs_dir: &Path) -> StepRun {
+    let mut outputs = BTreeMap::new();
+    if let Ok(entries) = std::fs::read_dir(outputs_dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if !name.starts_with('.') {
+                outputs.insert(name, std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+    }
+    StepRun {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        outputs,
+    }
+}
+
+/// `medallion-import` with these arguments plus `--lake` and a fresh `--outputs-dir`.
+pub fn import_cmd(lake: &str, args: &[&str], env: &[(&str, &str)]) -> (Command, tempfile::TempDir) {
+    let outputs = tempfile::tempdir().expect("outputs dir");
+    let mut cmd = Command::new(bin("medallion-import"));
+    cmd.arg("--lake")
+        .arg(lake)
+        .arg("--outputs-dir")
+        .arg(outputs.path())
+        .args(args)
+        .env_remove("MEDALLION_LAKE")
+        .env("RUST_LOG", "info");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    (cmd, outputs)
+}
+
+pub fn import(lake: &str, args: &[&str], env: &[(&str, &str)]) -> StepRun {
+    let (mut cmd, outputs) = import_cmd(lake, args, env);
+    let output = cmd.output().expect("run medallion-import");
+    collect(output, outputs.path())
+}
+
+/// Runs the `medallion` CLI.
+pub fn medallion(args: &[&str], env: &[(&str, &str)]) -> StepRun {
+    let mut cmd = Command::new(bin("medallion"));
+    cmd.args(args).env_remove("MEDALLION_LAKE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let output = cmd.output().expect("run medallion");
+    collect(output, Path::new("/nonexistent"))
+}
+
+/// Writes a generated file (`houses` or `sales`) with `rows` rows.
+pub fn generate(kind: &str, rows: u64, seed: u64, out: &Path) {
+    let run = medallion(
+        &[
+            "generate",
+            kind,
+            "--rows",
+            &rows.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "generate failed: {}", run.stderr);
+}
+
+/// The Python with pyarrow and azure-storage-blob that scripts/test installs.
+pub fn python() -> PathBuf {
+    let p = std::env::var("MEDALLION_TEST_PYTHON")
+        .unwrap_or_else(|_| repo().join(".tools/venv/bin/python").display().to_string());
+    let path = PathBuf::from(p);
+    assert!(
+        path.exists(),
+        "no test Python at {}: run scripts/test, which creates it with pyarrow and azure-storage-blob",
+        path.display()
+    );
+    path
+}
+
+/// Runs a helper script under tests/py; panics with its stderr when it fails.
+pub fn py(script: &str, args: &[&str]) -> String {
+    let out = Command::new(python())
+        .arg(repo().join("tests/py").join(script))
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{script} {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A real Azurite blob service on a free loopback port, stopped on drop.
+pub struct Azurite {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Azurite {
+    pub fn start() -> Azurite {
+        let dir = tempfile::tempdir().expect("azurite dir");
+        let port = free_port();
+        let mut a = Azurite {
+            child: None,
+            port,
+            dir,
+        };
+        a.restart();
+        a
+    }
+
+    /// Starts (again) on the same port and data folder.
+    pub fn restart(&mut self) {
+        let bin = std::env::var("MEDALLION_TEST_AZURITE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| repo().join(".tools/node_modules/.bin/azurite-blob"));
+        assert!(
+            bin.exists(),
+            "Azurite is not installed at {}: run scripts/test, which installs it with npm",
+            bin.display()
+        );
+        let child = Command::new(&bin)
+            .args([
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                &self.port.to_string(),
+                "--location",
+            ])
+            .arg(self.dir.path())
+            .args([
+                "--silent",
+                "--skipApiVersionCheck",
+                "--disableTelemetry",
+                "--loose",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start Azurite ({}): {e}", bin.display()));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "Azurite did not listen on port {} within 30 s",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops the service, as an outage would. SIGTERM lets Azurite save its metadata so a
+    /// restart sees the containers again; SIGKILL follows if it lingers.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Environment for steps talking to this Azurite.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AZURE_STORAGE_USE_EMULATOR", "true".to_string()),
+            ("AZURITE_BLOB_STORAGE_URL", self.endpoint()),
+            ("MEDALLION_STORE_MAX_RETRIES", "2".to_string()),
+            ("MEDALLION_STORE_RETRY_TIMEOUT_SECS", "10".to_string()),
+            ("MEDALLION_STORE_TIMEOUT_SECS", "10".to_string()),
+        ]
+    }
+
+    pub fn blob(&self, args: &[&str]) -> String {
+        let endpoint = self.endpoint();
+        let mut all = vec![endpoint.as_str()];
+        all.extend_from_slice(args);
+        py("azblob.py", &all)
+    }
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Borrows `(String, String)` pairs as `(&str, &str)`.
+pub fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// Every manifest under a local lake.
+pub fn manifests(lake: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![lake.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.file_name().is_some_and(|n| n == "_manifest.json") {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
