@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{generate, import, import_cmd, manifests};
+use crate::support::{generate, import, import_cmd, manifests, py};
 
 #[test]
 fn ten_concurrent_imports_of_one_source_make_one_version() {

@@ -98,6 +98,19 @@ pub enum Committed {
     Existing(Box<Manifest>),
 }
 
+/// The last import of a URL (see [`Registry::last_import_of`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UrlHint {
+    pub version: u64,
+    pub size: u64,
+    pub sha256: String,
+}
+
+fn url_key(url: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!("url-{}", hex::encode(Sha256::digest(url.as_bytes())))
+}
+
 #[derive(Serialize, Deserialize)]
 struct IndexEntry {
     version: u64,
@@ -200,7 +213,8 @@ impl Registry {
     }
 
     /// Starts a write of `dataset` in `layer`. With a source identity, returns the existing
-    /// version instead when that source was committed before.
+    /// version instead when that source was committed before. Without one (a local file whose
+    /// digest is computed during the write), the check happens at commit.
     pub async fn begin(
         &self,
         layer: Layer,
@@ -208,6 +222,7 @@ impl Registry {
         source: Option<&SourceIdentity>,
     ) -> Result<Begin> {
         let latest = self.latest(layer, dataset).await?.unwrap_or(0);
+        let mut checked_upto = latest.saturating_sub(1);
         if let Some(identity) = source {
             if let Some(m) = self.lookup_index(layer, dataset, identity).await? {
                 return Ok(Begin::Existing(Box::new(m)));
@@ -221,14 +236,40 @@ impl Registry {
                     return Ok(Begin::Existing(Box::new(m)));
                 }
             }
+            checked_upto = latest;
         }
         Ok(Begin::Pending(PendingVersion {
             layer,
             dataset: dataset.clone(),
             version: latest + 1,
             attempt: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
-            checked_upto: latest,
+            checked_upto,
         }))
+    }
+
+    /// The last import recorded for a source URL, if any: a hint (size and digest) that lets an
+    /// importer check a re-upload of the same local file before converting it. Never trusted
+    /// alone: the digest must still match.
+    pub async fn last_import_of(
+        &self,
+        layer: Layer,
+        dataset: &DatasetName,
+        url: &str,
+    ) -> Result<Option<UrlHint>> {
+        let path = self
+            .lake
+            .path(&layout::source_index_path(layer, dataset, &url_key(url)));
+        match self.store().get(&path).await {
+            Ok(r) => {
+                let bytes = r
+                    .bytes()
+                    .await
+                    .map_err(|e| Error::store("read", self.lake.url_of(&path), e))?;
+                Ok(serde_json::from_slice(&bytes).ok())
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Error::store("read", self.lake.url_of(&path), e)),
+        }
     }
 
     /// Commits `manifest` (its files already written under `pending`'s folder). The manifest's
@@ -272,6 +313,7 @@ impl Registry {
             match self.put_json(&path, &manifest, PutMode::Create).await {
                 Ok(()) => {
                     self.repair_index(&manifest).await;
+                    self.write_url_hint(&manifest).await;
                     tracing::info!(layer = %layer, dataset = %dataset, version = manifest.version, "committed");
                     return Ok(Committed::Created(Box::new(manifest)));
                 }
@@ -380,6 +422,28 @@ impl Registry {
             Ok(m) if m.source.as_ref().is_some_and(|s| s.same_as(identity)) => Ok(Some(m)),
             Ok(_) | Err(Error::VersionNotFound { .. }) => Ok(None),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Records the newest import of a local file's URL (a hint; see [`Self::last_import_of`]).
+    async fn write_url_hint(&self, manifest: &Manifest) {
+        let Some(source) = &manifest.source else {
+            return;
+        };
+        if let Some(sha256) = &source.sha256 {
+            let hint = UrlHint {
+                version: manifest.version,
+                size: source.size,
+                sha256: sha256.clone(),
+            };
+            let path = self.lake.path(&layout::source_index_path(
+                manifest.layer,
+                &manifest.dataset,
+                &url_key(&source.url),
+            ));
+            if let Err(e) = self.put_json(&path, &hint, PutMode::Overwrite).await {
+                tracing::warn!(error = %crate::redact::text(&e.to_string()), "could not write the URL hint");
+            }
         }
     }
 

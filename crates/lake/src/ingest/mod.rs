@@ -32,13 +32,13 @@ use tokio::runtime::Handle;
 use crate::error::{Error, Position, Result};
 use crate::layout::{DatasetName, Layer};
 use crate::manifest::{
-    ColumnSchema, DataFile, MANIFEST_FORMAT, Manifest, Producer, QuarantineRecord, SourceIdentity,
-    Timings, WorkflowRef, content_hash,
+    ColumnSchema, DataFile, MANIFEST_FORMAT, Manifest, Producer, QuarantineRecord, Timings,
+    WorkflowRef, content_hash,
 };
 use crate::registry::{Begin, Committed, PendingVersion, Registry};
 use crate::source::SourceObject;
 use batch::{BadRow, Chunk, StringColumns};
-use lineage::Lineage;
+use lineage::{Deferred, Lineage, SourceId};
 use pinned::PinnedSchema;
 
 const TOOL: &str = "medallion-import";
@@ -113,7 +113,7 @@ impl Default for ImportOptions {
             max_bad_rows: 0,
             max_record_bytes: 64 << 20,
             allow_empty: false,
-            batch_rows: 64 * 1024,
+            batch_rows: 16 * 1024,
         }
     }
 }
@@ -170,47 +170,62 @@ pub async fn import(registry: &Registry, req: ImportRequest) -> Result<ImportOut
     let source = SourceObject::open(&req.source).await?;
     let source_bytes = source.size;
 
+    // A blob's identity (URL + ETag) is known now. A local file's is its SHA-256: hash it first
+    // only when the same URL was imported before with the same size (a likely re-run, which the
+    // digest then settles without converting anything); otherwise hash it during the conversion.
     let clock = Instant::now();
-    progress.enter(ImportProgress::HASHING);
-    let sha = if source.is_local() {
-        let src = SourceObject::open(&req.source).await?;
-        let sha = tokio::task::spawn_blocking(move || src.local_sha256())
-            .await
-            .map_err(|e| Error::internal("hash source", e))??;
-        phases.insert("hash".to_string(), clock.elapsed().as_secs_f64());
-        sha
-    } else {
-        None
-    };
-    let identity = source.identity(sha);
+    let mut known_sha = None;
+    if source.is_local() {
+        let hint = registry
+            .last_import_of(Layer::Bronze, &req.dataset, &source.url)
+            .await?;
+        if hint.is_some_and(|h| h.size == source.size) {
+            progress.enter(ImportProgress::HASHING);
+            let src = SourceObject::open(&req.source).await?;
+            known_sha = tokio::task::spawn_blocking(move || src.local_sha256())
+                .await
+                .map_err(|e| Error::internal("hash source", e))??;
+            phases.insert("hash".to_string(), clock.elapsed().as_secs_f64());
+        }
+    }
+    let identity_now =
+        (!source.is_local() || known_sha.is_some()).then(|| source.identity(known_sha.clone()));
 
     let pending = match registry
-        .begin(Layer::Bronze, &req.dataset, Some(&identity))
+        .begin(Layer::Bronze, &req.dataset, identity_now.as_ref())
         .await?
     {
         Begin::Existing(m) => {
-            tracing::info!(dataset = %req.dataset, version = m.version, source = %identity.url, "source already imported");
+            tracing::info!(dataset = %req.dataset, version = m.version, source = %source.url, "source already imported");
             return Ok(outcome(registry, *m, false, source_bytes));
         }
         Begin::Pending(p) => p,
     };
-    tracing::info!(dataset = %req.dataset, target = pending.version, source = %identity.url, bytes = source.size, "importing");
+    tracing::info!(dataset = %req.dataset, target = pending.version, source = %source.url, bytes = source.size, "importing");
 
     let clock = Instant::now();
     progress.enter(ImportProgress::CONVERTING);
+    let source_id = match (&source.etag, known_sha) {
+        (Some(etag), _) => SourceId::Etag(etag.clone()),
+        (None, Some(sha)) => SourceId::Sha256(Deferred::resolved(sha)),
+        (None, None) => SourceId::Sha256(Deferred::default()),
+    };
     let job = ConvertJob {
         handle: Handle::current(),
         registry: registry.clone(),
         pending: pending.clone(),
         source,
-        identity: identity.clone(),
+        source_id: source_id.clone(),
         options: req.options.clone(),
         ingested_at: started_at,
         bytes_read: progress.bytes.clone(),
     };
-    let converted = tokio::task::spawn_blocking(move || job.run())
-        .await
-        .map_err(|e| Error::internal("convert", e))?;
+    let (converted, source) = tokio::task::spawn_blocking(move || {
+        let result = job.run();
+        (result, job.source)
+    })
+    .await
+    .map_err(|e| Error::internal("convert", e))?;
     let converted = match converted {
         Ok(c) => c,
         Err((err, started)) => {
@@ -219,6 +234,17 @@ pub async fn import(registry: &Registry, req: ImportRequest) -> Result<ImportOut
         }
     };
     phases.insert("convert".to_string(), clock.elapsed().as_secs_f64());
+    let identity = match &source_id {
+        SourceId::Etag(_) => source.identity(None),
+        SourceId::Sha256(d) => match d.wait() {
+            Ok(sha) => source.identity(Some(sha.to_string())),
+            Err(e) => {
+                let names: Vec<String> = converted.files.iter().map(|f| f.name.clone()).collect();
+                registry.abandon(&pending, &names, false).await;
+                return Err(Error::internal("hash the source", e));
+            }
+        },
+    };
 
     let started_names: Vec<String> = converted.files.iter().map(|f| f.name.clone()).collect();
     let rows: u64 = converted.files.iter().map(|f| f.rows).sum();
@@ -391,7 +417,7 @@ struct ConvertJob {
     registry: Registry,
     pending: PendingVersion,
     source: SourceObject,
-    identity: SourceIdentity,
+    source_id: SourceId,
     options: ImportOptions,
     ingested_at: DateTime<Utc>,
     bytes_read: Arc<AtomicU64>,
@@ -412,38 +438,67 @@ enum Parser {
 
 impl ConvertJob {
     /// Runs on a blocking thread. On failure, also returns the part names started.
-    fn run(self) -> std::result::Result<Converted, (Error, Vec<String>)> {
-        let url = self.identity.url.clone();
+    fn run(&self) -> std::result::Result<Converted, (Error, Vec<String>)> {
+        let url = self.source.url.clone();
         let (mut parser, names, source_fields, details) =
             self.open_parser().map_err(|e| (e, Vec::new()))?;
-        let lineage = Lineage::new(
-            &url,
-            self.identity.etag.as_deref(),
-            self.identity.sha256.as_deref(),
-            self.ingested_at,
-        );
+        let lineage = Lineage::new(&url, self.source_id.clone(), self.ingested_at);
         let mut fields = source_fields;
         fields.extend(lineage.fields());
         let schema: SchemaRef = Arc::new(Schema::new(fields));
+        // Batches carry every column but the deferred one, which the writer fills in.
+        let deferred: Vec<(usize, Deferred)> = lineage
+            .deferred()
+            .and_then(|(name, d)| schema.index_of(name).ok().map(|i| (i, d)))
+            .into_iter()
+            .collect();
+        let batch_schema: SchemaRef = Arc::new(Schema::new(
+            schema
+                .fields()
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !deferred.iter().any(|(d, _)| d == i))
+                .map(|(_, f)| f.as_ref().clone())
+                .collect::<Vec<_>>(),
+        ));
         let mut part_writer = writer::PartWriter::new(
             self.handle.clone(),
             self.registry.lake().clone(),
             self.pending.clone(),
             schema.clone(),
-            writer::writer_properties(TOOL),
+            writer::writer_properties(TOOL, &lineage.constant_columns()),
+            deferred,
         );
         let mut bad = BadRows {
             rows: Vec::new(),
             limit: self.options.max_bad_rows,
             url: url.clone(),
         };
-        let (tx, rx) = sync_channel::<Chunk>(2);
+        let (tx, rx) = sync_channel::<RecordBatch>(2);
         let pinned = self.options.schema.clone();
         let batch_rows = self.options.batch_rows;
 
         let (parsed, written) = std::thread::scope(|scope| {
-            let writer_thread =
-                scope.spawn(|| write_chunks(rx, &mut part_writer, &lineage, &schema));
+            // A local file's digest is computed beside the conversion (its own read of the file).
+            if let SourceId::Sha256(digest) = &self.source_id
+                && !digest.is_set()
+            {
+                let hashing = std::thread::Builder::new()
+                    .name("medallion-hash".into())
+                    .spawn_scoped(scope, || {
+                        digest.set(match self.source.local_sha256() {
+                            Ok(Some(sha)) => Ok(sha),
+                            Ok(None) => Err("the source is not a local file".to_string()),
+                            Err(e) => Err(e.to_string()),
+                        })
+                    });
+                if let Err(e) = hashing {
+                    digest.set(Err(format!("cannot start the hashing thread: {e}")));
+                }
+            }
+            let writer_thread = std::thread::Builder::new()
+                .name("medallion-writer".into())
+                .spawn_scoped(scope, || write_batches(rx, &mut part_writer));
             let parsed = parse_all(
                 &mut parser,
                 &names,
@@ -452,11 +507,15 @@ impl ConvertJob {
                 &mut bad,
                 &tx,
                 &url,
+                (&lineage, &batch_schema),
             );
             drop(tx);
-            let written = writer_thread.join().unwrap_or_else(|_| {
-                Err(Error::internal("write parts", "the writer thread panicked"))
-            });
+            let written = match writer_thread {
+                Ok(handle) => handle.join().unwrap_or_else(|_| {
+                    Err(Error::internal("write parts", "the writer thread panicked"))
+                }),
+                Err(e) => Err(Error::internal("start the writer thread", e)),
+            };
             (parsed, written)
         });
         let started = part_writer.started();
@@ -487,7 +546,7 @@ impl ConvertJob {
         Vec<Field>,
         BTreeMap<String, serde_json::Value>,
     )> {
-        let url = &self.identity.url;
+        let url = &self.source.url;
         let format = match self.options.format {
             Some(f) => f,
             None => SourceFormat::from_name(&self.source.name).ok_or_else(|| {
@@ -631,15 +690,17 @@ impl ConvertJob {
     }
 }
 
-/// The parser loop: reads every row, sends chunks to the writer.
+/// The parser loop: reads every row, appends lineage, sends batches to the writer.
+#[allow(clippy::too_many_arguments)]
 fn parse_all(
     parser: &mut Parser,
     names: &[String],
     pinned: Option<&PinnedSchema>,
     batch_rows: usize,
     bad: &mut BadRows,
-    tx: &SyncSender<Chunk>,
+    tx: &SyncSender<RecordBatch>,
     url: &str,
+    (lineage, schema): (&Lineage, &SchemaRef),
 ) -> Result<()> {
     loop {
         let chunk = match parser {
@@ -672,7 +733,14 @@ fn parse_all(
             }
             None => chunk,
         };
-        if chunk.rows() > 0 && tx.send(chunk).is_err() {
+        if chunk.rows() == 0 {
+            continue;
+        }
+        let mut columns = chunk.columns;
+        columns.extend(lineage.columns(&chunk.row_numbers));
+        let batch = RecordBatch::try_new(schema.clone(), columns)
+            .map_err(|e| Error::internal("assemble batch", e))?;
+        if tx.send(batch).is_err() {
             // The writer stopped; its own error is reported.
             return Ok(());
         }
@@ -680,7 +748,7 @@ fn parse_all(
 }
 
 /// Bytes of column data per chunk before it is cut, whatever the row count.
-const CHUNK_BYTES: usize = 16 << 20;
+const CHUNK_BYTES: usize = 4 << 20;
 
 #[allow(clippy::too_many_arguments)]
 fn csv_chunk(
@@ -733,18 +801,9 @@ fn csv_chunk(
     }))
 }
 
-/// The writer loop: appends lineage and writes every chunk.
-fn write_chunks(
-    rx: Receiver<Chunk>,
-    out: &mut writer::PartWriter,
-    lineage: &Lineage,
-    schema: &SchemaRef,
-) -> Result<()> {
-    for chunk in rx {
-        let mut columns = chunk.columns;
-        columns.extend(lineage.columns(&chunk.row_numbers));
-        let batch = RecordBatch::try_new(schema.clone(), columns)
-            .map_err(|e| Error::internal("assemble batch", e))?;
+/// The writer loop: writes every batch.
+fn write_batches(rx: Receiver<RecordBatch>, out: &mut writer::PartWriter) -> Result<()> {
+    for batch in rx {
         out.write(&batch)?;
     }
     Ok(())
