@@ -116,4 +116,15 @@ fn an_import_killed_mid_write_leaves_no_version_and_the_rerun_succeeds() {
         ("1", "true", "1500000")
     );
     assert_eq!(manifests(&lake).len(), 1);
+    // Two row groups, each with the file's digest filled in (it is computed during the write).
+    let check = py(
+        "lineage_check.py",
+        &[
+            lake.join("bronze/sales/v1").to_str().unwrap(),
+            src.to_str().unwrap(),
+        ],
+    );
+    let check: serde_json::Value = serde_json::from_str(&check).unwrap();
+    assert_eq!(check["rows"], 1_500_000);
+    assert!(check["row_groups"].as_u64().unwrap() >= 2, "{check}");
 }
