@@ -72,6 +72,10 @@ impl StringColumns {
         self.rows
     }
 
+    pub fn columns(&self) -> usize {
+        self.values.len()
+    }
+
     /// Bytes held (to cut batches by size).
     pub fn bytes(&self) -> usize {
         self.values.iter().map(Vec::len).sum()

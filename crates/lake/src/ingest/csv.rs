@@ -118,6 +118,11 @@ pub struct CsvRecords {
     pub records: u64,
     /// Records before the first data row: 1 with a header row, 0 without.
     pub data_offset: u64,
+    dialect: CsvDialect,
+    /// Buffer position up to which records go through csv-core (a region with quotes).
+    slow_end: usize,
+    /// Field spans of the line being split on the fast path (reused).
+    spans: Vec<(usize, usize)>,
 }
 
 const READ_BYTES: usize = 1 << 20;
@@ -150,7 +155,192 @@ impl CsvRecords {
             url: url.to_string(),
             records: 0,
             data_offset: 1,
+            dialect,
+            slow_end: 0,
+            spans: Vec::with_capacity(64),
         }
+    }
+
+    /// Reads rows into `cols` until `max_rows` rows or `max_bytes` of column data are held, or
+    /// the input ends (then returns `false`). Rows with the wrong field count go to `bad`.
+    ///
+    /// Two paths, same results: a region of complete lines with no quote character (and CR only
+    /// before LF) is split with SIMD searches straight into the column buffers; anything else
+    /// (quotes, lone CRs, a line longer than the buffer, the last line without a newline) goes
+    /// through csv-core record by record.
+    pub fn read_rows(
+        &mut self,
+        cols: &mut StringColumns,
+        row_numbers: &mut Vec<i64>,
+        max_rows: usize,
+        max_bytes: usize,
+        bad: &mut dyn FnMut(BadRow) -> Result<()>,
+    ) -> Result<bool> {
+        let ncols = cols.columns();
+        while cols.rows() < max_rows && cols.bytes() < max_bytes {
+            if self.pos < self.slow_end {
+                if !self.slow_row(cols, row_numbers, ncols, bad)? {
+                    return Ok(false);
+                }
+                continue;
+            }
+            if self.pos == self.end {
+                if self.eof {
+                    return Ok(false);
+                }
+                self.fill()?;
+                continue;
+            }
+            let Some(last_nl) = memchr::memrchr(b'\n', &self.buf[self.pos..self.end]) else {
+                // No complete line here: read more if there is room, else let csv-core stream it.
+                if !self.eof && self.compact_and_fill()? {
+                    continue;
+                }
+                if !self.slow_row(cols, row_numbers, ncols, bad)? {
+                    return Ok(false);
+                }
+                continue;
+            };
+            let region_end = self.pos + last_nl + 1;
+            if self.fast_eligible(self.pos, region_end) {
+                self.fast_rows(
+                    region_end,
+                    cols,
+                    row_numbers,
+                    ncols,
+                    max_rows,
+                    max_bytes,
+                    bad,
+                )?;
+            } else {
+                self.slow_end = region_end;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Whether `buf[from..to]` (complete lines) can be split without csv-core.
+    fn fast_eligible(&self, from: usize, to: usize) -> bool {
+        let region = &self.buf[from..to];
+        if memchr::memchr(self.dialect.quote, region).is_some() {
+            return false;
+        }
+        memchr::memchr_iter(b'\r', region).all(|i| region.get(i + 1) == Some(&b'\n'))
+    }
+
+    /// Splits complete, quote-free lines of `buf[pos..region_end]`, stopping at the limits.
+    #[allow(clippy::too_many_arguments)]
+    fn fast_rows(
+        &mut self,
+        region_end: usize,
+        cols: &mut StringColumns,
+        row_numbers: &mut Vec<i64>,
+        ncols: usize,
+        max_rows: usize,
+        max_bytes: usize,
+        bad: &mut dyn FnMut(BadRow) -> Result<()>,
+    ) -> Result<()> {
+        let delimiter = self.dialect.delimiter;
+        let start = self.pos;
+        let mut field_start = start;
+        let mut line_start = start;
+        let mut checked = 0usize;
+        self.spans.clear();
+        for i in memchr::memchr2_iter(delimiter, b'\n', &self.buf[start..region_end]) {
+            let at = start + i;
+            if self.buf[at] == delimiter {
+                self.spans.push((field_start, at));
+                field_start = at + 1;
+                continue;
+            }
+            let mut end = at;
+            if end > field_start && self.buf[end - 1] == b'\r' {
+                end -= 1;
+            }
+            self.spans.push((field_start, end));
+            let empty_line = self.spans.len() == 1 && end == line_start;
+            if !empty_line {
+                self.records += 1;
+                if self.spans.len() == ncols {
+                    for (c, &(a, b)) in self.spans.iter().enumerate() {
+                        cols.push(c, &self.buf[a..b]);
+                    }
+                    cols.end_row();
+                    row_numbers.push(self.row() as i64);
+                } else {
+                    let raw = &self.buf[line_start..end.min(line_start + 1024)];
+                    bad(BadRow {
+                        row: self.row(),
+                        column: None,
+                        reason: format!("has {} fields, the header has {ncols}", self.spans.len()),
+                        raw: String::from_utf8_lossy(raw).into_owned(),
+                    })?;
+                }
+            }
+            self.spans.clear();
+            field_start = at + 1;
+            line_start = at + 1;
+            self.pos = at + 1;
+            checked += 1;
+            if cols.rows() >= max_rows || (checked.is_multiple_of(256) && cols.bytes() >= max_bytes) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// One record through csv-core; `false` at the end of the input.
+    fn slow_row(
+        &mut self,
+        cols: &mut StringColumns,
+        row_numbers: &mut Vec<i64>,
+        ncols: usize,
+        bad: &mut dyn FnMut(BadRow) -> Result<()>,
+    ) -> Result<bool> {
+        if !self.next_record()? {
+            return Ok(false);
+        }
+        if let Some(b) = self.ragged(ncols, self.dialect.delimiter) {
+            bad(b)?;
+        } else {
+            self.append_to(cols);
+            cols.end_row();
+            row_numbers.push(self.row() as i64);
+        }
+        Ok(true)
+    }
+
+    /// Reads into the whole buffer (it is empty).
+    fn fill(&mut self) -> Result<()> {
+        self.pos = 0;
+        self.slow_end = 0;
+        self.end = self
+            .reader
+            .read(&mut self.buf)
+            .map_err(|e| classify_read_error(e, &self.url, "the file"))?;
+        self.eof = self.end == 0;
+        Ok(())
+    }
+
+    /// Moves the unread tail to the front and reads more after it. `false` when the buffer is
+    /// full (a line longer than the buffer) or the input has ended.
+    fn compact_and_fill(&mut self) -> Result<bool> {
+        if self.pos == 0 && self.end == self.buf.len() {
+            return Ok(false);
+        }
+        self.buf.copy_within(self.pos..self.end, 0);
+        self.end -= self.pos;
+        self.pos = 0;
+        self.slow_end = 0;
+        let n = self
+            .reader
+            .read(&mut self.buf[self.end..])
+            .map_err(|e| classify_read_error(e, &self.url, "the file"))?;
+        self.end += n;
+        if n == 0 {
+            self.eof = true;
+        }
+        Ok(n > 0)
     }
 
     /// Reads the next record; `false` at the end of the input.
@@ -159,12 +349,7 @@ impl CsvRecords {
         let mut nends = 0;
         loop {
             if self.pos == self.end && !self.eof {
-                self.pos = 0;
-                self.end = self
-                    .reader
-                    .read(&mut self.buf)
-                    .map_err(|e| classify_read_error(e, &self.url, "the file"))?;
-                self.eof = self.end == 0;
+                self.fill()?;
             }
             let (res, nin, nout, nend) = self.core.read_record(
                 &self.buf[self.pos..self.end],
@@ -215,6 +400,10 @@ impl CsvRecords {
                 ReadRecordResult::End => return Ok(false),
             }
         }
+    }
+
+    pub fn delimiter(&self) -> u8 {
+        self.dialect.delimiter
     }
 
     /// The current record's 1-based data row number (the header is row 0).
@@ -377,6 +566,157 @@ mod tests {
         delimiter: b',',
         quote: b'"',
     };
+
+    /// A reader over `text` whose buffer holds only `buffer` bytes (to exercise refills).
+    fn small(text: &[u8], buffer: usize, dialect: CsvDialect) -> CsvRecords {
+        let mut r = CsvRecords::new(
+            Vec::new(),
+            Box::new(std::io::Cursor::new(text.to_vec())),
+            dialect,
+            1 << 20,
+            "t",
+        );
+        r.buf = vec![0; buffer];
+        r
+    }
+
+    type Rows = (Vec<Vec<String>>, Vec<i64>, Vec<(u64, String)>);
+
+    /// Reference: every record through csv-core alone.
+    fn reference(text: &[u8], dialect: CsvDialect) -> Rows {
+        let mut r = small(text, 4096, dialect);
+        r.next_record().unwrap();
+        let ncols = r.len();
+        let (mut rows, mut numbers, mut bad) = (Vec::new(), Vec::new(), Vec::new());
+        while r.next_record().unwrap() {
+            match r.ragged(ncols, dialect.delimiter) {
+                Some(b) => bad.push((b.row, b.raw)),
+                None => {
+                    rows.push(
+                        (0..ncols)
+                            .map(|i| String::from_utf8(r.field(i).to_vec()).unwrap())
+                            .collect(),
+                    );
+                    numbers.push(r.row() as i64);
+                }
+            }
+        }
+        (rows, numbers, bad)
+    }
+
+    /// The hybrid path, in chunks of `chunk` rows.
+    fn hybrid(text: &[u8], dialect: CsvDialect, buffer: usize, chunk: usize) -> Rows {
+        let mut r = small(text, buffer, dialect);
+        r.next_record().unwrap();
+        let ncols = r.len();
+        let (mut rows, mut numbers, mut bad) = (Vec::new(), Vec::new(), Vec::new());
+        loop {
+            let mut cols = StringColumns::new(ncols, 8);
+            let mut nums = Vec::new();
+            let more = r
+                .read_rows(&mut cols, &mut nums, chunk, 1 << 30, &mut |b| {
+                    bad.push((b.row, b.raw));
+                    Ok(())
+                })
+                .unwrap();
+            let names: Vec<String> = (0..ncols).map(|i| format!("c{i}")).collect();
+            let n = nums.len();
+            let arrays = cols.finish(&names, &nums, "t").unwrap();
+            for i in 0..n {
+                rows.push(
+                    arrays
+                        .iter()
+                        .map(|a| {
+                            a.as_any()
+                                .downcast_ref::<arrow_array::StringArray>()
+                                .unwrap()
+                                .value(i)
+                                .to_string()
+                        })
+                        .collect(),
+                );
+            }
+            numbers.extend(nums);
+            if !more {
+                break;
+            }
+        }
+        (rows, numbers, bad)
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_csv_core() {
+        // Seeded random CSVs mixing plain lines, quoted fields (delimiters, quotes, newlines
+        // inside), CRLF and lone CR, empty lines, ragged rows and a last line without newline.
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        for case in 0..300 {
+            let delimiter = [b',', b';', b'\t'][case % 3];
+            let dialect = CsvDialect {
+                delimiter,
+                quote: b'"',
+            };
+            let ncols = 1 + next(5) as usize;
+            let mut text = Vec::new();
+            for c in 0..ncols {
+                if c > 0 {
+                    text.push(delimiter);
+                }
+                text.extend_from_slice(format!("h{c}").as_bytes());
+            }
+            text.push(b'\n');
+            let lines = next(60);
+            for _ in 0..lines {
+                let fields = match next(20) {
+                    0 => ncols + 1,
+                    1 => ncols.saturating_sub(1).max(1),
+                    _ => ncols,
+                };
+                if next(25) == 0 {
+                    text.extend_from_slice(b"\n");
+                    continue;
+                }
+                for f in 0..fields {
+                    if f > 0 {
+                        text.push(delimiter);
+                    }
+                    match next(12) {
+                        0 => text.extend_from_slice(b"\"a,b;c\tq\"\"x\ny\""),
+                        1 => text.extend_from_slice(b"\"\""),
+                        2 => {}
+                        _ => {
+                            for _ in 0..next(9) {
+                                text.push(b"abcxyz0123 -_."[next(14) as usize]);
+                            }
+                        }
+                    }
+                }
+                text.extend_from_slice(match next(10) {
+                    0 => b"\r\n",
+                    1 => b"\r",
+                    _ => b"\n",
+                });
+            }
+            if next(3) == 0 {
+                text.extend_from_slice(b"tail");
+            }
+            let want = reference(&text, dialect);
+            for (buffer, chunk) in [(64, 3), (4096, 7), (1 << 20, 1000)] {
+                let got = hybrid(&text, dialect, buffer, chunk);
+                assert_eq!(
+                    got,
+                    want,
+                    "case {case}, buffer {buffer}: {:?}",
+                    String::from_utf8_lossy(&text)
+                );
+            }
+        }
+    }
 
     #[test]
     fn dialect_characters() {

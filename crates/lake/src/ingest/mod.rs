@@ -428,7 +428,6 @@ enum Parser {
     Csv {
         records: Box<csv::CsvRecords>,
         ncols: usize,
-        delimiter: u8,
         /// A record already read (headerless CSV: the first data row).
         pending_first: bool,
     },
@@ -466,7 +465,7 @@ impl ConvertJob {
             self.registry.lake().clone(),
             self.pending.clone(),
             schema.clone(),
-            writer::writer_properties(TOOL, &lineage.constant_columns()),
+            writer::writer_properties(TOOL, &no_statistics(&schema, &lineage)),
             deferred,
         );
         let mut bad = BadRows {
@@ -642,7 +641,6 @@ impl ConvertJob {
                     Parser::Csv {
                         records,
                         ncols: names.len(),
-                        delimiter,
                         pending_first,
                     },
                     names,
@@ -707,18 +705,8 @@ fn parse_all(
             Parser::Csv {
                 records,
                 ncols,
-                delimiter,
                 pending_first,
-            } => csv_chunk(
-                records,
-                *ncols,
-                *delimiter,
-                pending_first,
-                names,
-                batch_rows,
-                bad,
-                url,
-            )?,
+            } => csv_chunk(records, *ncols, pending_first, names, batch_rows, bad, url)?,
             Parser::Json(j) => j.next_chunk(batch_rows, &mut |b| bad.push(b))?,
             Parser::Parquet(p) => p.next_chunk()?,
         };
@@ -750,11 +738,9 @@ fn parse_all(
 /// Bytes of column data per chunk before it is cut, whatever the row count.
 const CHUNK_BYTES: usize = 4 << 20;
 
-#[allow(clippy::too_many_arguments)]
 fn csv_chunk(
     records: &mut csv::CsvRecords,
     ncols: usize,
-    delimiter: u8,
     pending_first: &mut bool,
     names: &[String],
     batch_rows: usize,
@@ -763,34 +749,24 @@ fn csv_chunk(
 ) -> Result<Option<Chunk>> {
     let mut cols = StringColumns::new(ncols, batch_rows);
     let mut row_numbers: Vec<i64> = Vec::with_capacity(batch_rows);
-    let mut check_bytes = 0usize;
-    loop {
-        let have = if *pending_first {
-            *pending_first = false;
-            true
-        } else {
-            records.next_record()?
-        };
-        if !have {
-            break;
-        }
-        if let Some(b) = records.ragged(ncols, delimiter) {
-            bad.push(b)?;
-            continue;
-        }
-        records.append_to(&mut cols);
-        cols.end_row();
-        row_numbers.push(records.row() as i64);
-        check_bytes += 1;
-        if cols.rows() >= batch_rows
-            || (check_bytes >= 1024 && {
-                check_bytes = 0;
-                cols.bytes() >= CHUNK_BYTES
-            })
-        {
-            break;
+    if std::mem::take(pending_first) {
+        // Without a header the record read while opening is data row 1.
+        match records.ragged(ncols, records.delimiter()) {
+            Some(b) => bad.push(b)?,
+            None => {
+                records.append_to(&mut cols);
+                cols.end_row();
+                row_numbers.push(records.row() as i64);
+            }
         }
     }
+    records.read_rows(
+        &mut cols,
+        &mut row_numbers,
+        batch_rows,
+        CHUNK_BYTES,
+        &mut |b| bad.push(b),
+    )?;
     if cols.rows() == 0 {
         return Ok(None);
     }
@@ -799,6 +775,18 @@ fn csv_chunk(
         columns,
         row_numbers: Int64Array::from(row_numbers),
     }))
+}
+
+/// Columns written without min/max statistics: raw text and constant lineage (see
+/// [`writer::writer_properties`]). Typed columns (pinned or from Parquet) keep theirs.
+fn no_statistics<'a>(schema: &'a Schema, lineage: &Lineage) -> Vec<&'a str> {
+    let constant = lineage.constant_columns();
+    schema
+        .fields()
+        .iter()
+        .filter(|f| *f.data_type() == DataType::Utf8 || constant.contains(&f.name().as_str()))
+        .map(|f| f.name().as_str())
+        .collect()
 }
 
 /// The writer loop: writes every batch.

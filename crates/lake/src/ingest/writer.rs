@@ -33,16 +33,19 @@ pub const ROW_GROUP_BYTES: usize = 48 * 1024 * 1024;
 pub const PART_BYTES: usize = 1024 * 1024 * 1024;
 
 /// Parquet properties for lake data: zstd, dictionaries, page statistics. Columns named in
-/// `constant_columns` hold one value per file (lineage): statistics there would cost a string
-/// comparison per row and tell a reader nothing the manifest does not.
-pub fn writer_properties(tool: &str, constant_columns: &[&str]) -> WriterProperties {
+/// `no_statistics` get no min/max: bronze's raw text columns (min/max of text-as-arrived order
+/// "100" before "9" and would cost two string comparisons per value, about a tenth of an
+/// import's CPU, for pruning nobody does on bronze: refine and profile read it whole, and typed
+/// silver carries the statistics) and the constant lineage columns (one value per file, which the
+/// manifest already holds).
+pub fn writer_properties(tool: &str, no_statistics: &[&str]) -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_created_by(format!("{tool} {} (parquet-rs)", env!("CARGO_PKG_VERSION")));
-    for c in constant_columns {
+    for c in no_statistics {
         b = b.set_column_statistics_enabled(ColumnPath::from(*c), EnabledStatistics::None);
     }
     b.build()
