@@ -17,7 +17,7 @@ def pyarrow_(mode, src, dst):
     convert = pcsv.ConvertOptions()
     if mode == "strings":
         convert = pcsv.ConvertOptions(column_types={c: pa.string() for c in header(src)}, strings_can_be_null=False)
-    reader = pcsv.open_csv(src, convert_options=convert, read_options=pcsv.ReadOptions(block_size=8 << 20))
+    reader = pcsv.open_csv(src, convert_options=convert)
     with pq.ParquetWriter(dst, reader.schema, compression="zstd") as w:
         for batch in reader:
             w.write_batch(batch)

@@ -40,10 +40,15 @@ pub struct StringColumns {
 
 impl StringColumns {
     pub fn new(ncols: usize, rows_hint: usize) -> StringColumns {
+        StringColumns::with_value_capacity(&vec![rows_hint * 8; ncols], rows_hint)
+    }
+
+    /// Columns whose value buffers start with the given capacities (e.g. the last chunk's sizes),
+    /// so filling them does not reallocate.
+    pub fn with_value_capacity(bytes: &[usize], rows_hint: usize) -> StringColumns {
+        let ncols = bytes.len();
         StringColumns {
-            values: (0..ncols)
-                .map(|_| Vec::with_capacity(rows_hint * 8))
-                .collect(),
+            values: bytes.iter().map(|&b| Vec::with_capacity(b)).collect(),
             offsets: (0..ncols)
                 .map(|_| {
                     let mut v = Vec::with_capacity(rows_hint + 1);
@@ -79,6 +84,11 @@ impl StringColumns {
     /// Bytes held (to cut batches by size).
     pub fn bytes(&self) -> usize {
         self.values.iter().map(Vec::len).sum()
+    }
+
+    /// Bytes held per column.
+    pub fn column_bytes(&self) -> Vec<usize> {
+        self.values.iter().map(Vec::len).collect()
     }
 
     /// Turns the buffers into Arrow arrays. A value that is not UTF-8 is an error naming its row

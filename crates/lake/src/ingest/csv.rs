@@ -123,6 +123,8 @@ pub struct CsvRecords {
     slow_end: usize,
     /// Field spans of the line being split on the fast path (reused).
     spans: Vec<(usize, usize)>,
+    /// Delimiter and newline positions of the region being split (reused).
+    separators: Vec<u32>,
 }
 
 const READ_BYTES: usize = 1 << 20;
@@ -158,6 +160,7 @@ impl CsvRecords {
             dialect,
             slow_end: 0,
             spans: Vec::with_capacity(64),
+            separators: Vec::new(),
         }
     }
 
@@ -246,8 +249,14 @@ impl CsvRecords {
         let mut line_start = start;
         let mut checked = 0usize;
         self.spans.clear();
-        for i in memchr::memchr2_iter(delimiter, b'\n', &self.buf[start..region_end]) {
-            let at = start + i;
+        find_separators(
+            &self.buf[start..region_end],
+            delimiter,
+            b'\n',
+            &mut self.separators,
+        );
+        for k in 0..self.separators.len() {
+            let at = start + self.separators[k] as usize;
             if self.buf[at] == delimiter {
                 self.spans.push((field_start, at));
                 field_start = at + 1;
@@ -282,7 +291,8 @@ impl CsvRecords {
             line_start = at + 1;
             self.pos = at + 1;
             checked += 1;
-            if cols.rows() >= max_rows || (checked.is_multiple_of(256) && cols.bytes() >= max_bytes) {
+            if cols.rows() >= max_rows || (checked.is_multiple_of(256) && cols.bytes() >= max_bytes)
+            {
                 break;
             }
         }
@@ -460,6 +470,37 @@ impl CsvRecords {
             reason: format!("has {} fields, the header has {expected}", self.nfields),
             raw: self.raw_text(delimiter, 1024),
         })
+    }
+}
+
+/// Positions of bytes equal to `a` or `b` in `hay`, in order (SWAR, eight bytes at a time:
+/// cheaper than a SIMD search restarted after every short field).
+fn find_separators(hay: &[u8], a: u8, b: u8, out: &mut Vec<u32>) {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const M7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    // High bit of each byte set exactly where that byte of `v` is zero (no carries cross bytes).
+    fn zero_bytes(v: u64) -> u64 {
+        !(((v & M7) + M7) | v | M7)
+    }
+    out.clear();
+    let (ma, mb) = (LO * u64::from(a), LO * u64::from(b));
+    let chunks = hay.chunks_exact(8);
+    let tail = chunks.remainder();
+    for (k, chunk) in chunks.enumerate() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let mut m = zero_bytes(x ^ ma) | zero_bytes(x ^ mb);
+        while m != 0 {
+            out.push((k * 8) as u32 + m.trailing_zeros() / 8);
+            m &= m - 1;
+        }
+    }
+    let base = hay.len() - tail.len();
+    for (i, &c) in tail.iter().enumerate() {
+        if c == a || c == b {
+            out.push((base + i) as u32);
+        }
     }
 }
 
@@ -715,6 +756,28 @@ mod tests {
                     String::from_utf8_lossy(&text)
                 );
             }
+        }
+    }
+
+    #[test]
+    fn separators_are_found_exactly() {
+        let mut state = 7u64;
+        for len in 0..200 {
+            let hay: Vec<u8> = (0..len)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    [b',', b'\n', b'a', 0, 0xff, b'\t', 0x80, 0x2c ^ 0x80]
+                        [(state >> 60) as usize % 8]
+                })
+                .collect();
+            let mut got = Vec::new();
+            find_separators(&hay, b',', b'\n', &mut got);
+            let want: Vec<u32> = memchr::memchr2_iter(b',', b'\n', &hay)
+                .map(|i| i as u32)
+                .collect();
+            assert_eq!(got, want, "{hay:?}");
         }
     }
 

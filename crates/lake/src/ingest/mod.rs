@@ -427,7 +427,8 @@ struct ConvertJob {
 enum Parser {
     Csv {
         records: Box<csv::CsvRecords>,
-        ncols: usize,
+        /// Value bytes per column in the last chunk (capacity for the next one).
+        sizes: Vec<usize>,
         /// A record already read (headerless CSV: the first data row).
         pending_first: bool,
     },
@@ -640,7 +641,7 @@ impl ConvertJob {
                 (
                     Parser::Csv {
                         records,
-                        ncols: names.len(),
+                        sizes: vec![self.options.batch_rows * 8; names.len()],
                         pending_first,
                     },
                     names,
@@ -704,9 +705,9 @@ fn parse_all(
         let chunk = match parser {
             Parser::Csv {
                 records,
-                ncols,
+                sizes,
                 pending_first,
-            } => csv_chunk(records, *ncols, pending_first, names, batch_rows, bad, url)?,
+            } => csv_chunk(records, sizes, pending_first, names, batch_rows, bad, url)?,
             Parser::Json(j) => j.next_chunk(batch_rows, &mut |b| bad.push(b))?,
             Parser::Parquet(p) => p.next_chunk()?,
         };
@@ -740,14 +741,15 @@ const CHUNK_BYTES: usize = 4 << 20;
 
 fn csv_chunk(
     records: &mut csv::CsvRecords,
-    ncols: usize,
+    sizes: &mut [usize],
     pending_first: &mut bool,
     names: &[String],
     batch_rows: usize,
     bad: &mut BadRows,
     url: &str,
 ) -> Result<Option<Chunk>> {
-    let mut cols = StringColumns::new(ncols, batch_rows);
+    let ncols = sizes.len();
+    let mut cols = StringColumns::with_value_capacity(sizes, batch_rows);
     let mut row_numbers: Vec<i64> = Vec::with_capacity(batch_rows);
     if std::mem::take(pending_first) {
         // Without a header the record read while opening is data row 1.
