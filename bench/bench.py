@@ -30,7 +30,7 @@ def run(cmd, env=None):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--medallion", required=True, help="folder with medallion and medallion-import (release)")
-    ap.add_argument("--rows", type=int, default=5_000_000)
+    ap.add_argument("--rows", type=int, default=10_000_000, help="data rows (10M sales rows is about 1 GB)")
     ap.add_argument("--kind", default="sales")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--repeat", type=int, default=1, help="runs per tool; the best time and its RSS are kept")
