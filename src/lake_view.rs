@@ -1,6 +1,6 @@
 //! Tables of what a lake holds, for a person.
 
-use medallion_lake::{DatasetName, Layer, Registry, StoreLocation};
+use medallion_lake::{DatasetName, Layer, Registry, StoreLocation, gc};
 
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -76,5 +76,50 @@ pub async fn show(
     };
     let m = registry.manifest(layer, &ds, version).await?;
     println!("{}", serde_json::to_string_pretty(&m)?);
+    Ok(())
+}
+
+/// Lists (and with `delete`, removes) files no manifest names.
+pub async fn gc(
+    lake: &str,
+    layer: Layer,
+    dataset: Option<&str>,
+    older_than_secs: u64,
+    delete: bool,
+) -> anyhow::Result<()> {
+    let registry = Registry::new(StoreLocation::open("lake", lake)?);
+    let datasets = match dataset {
+        Some(d) => vec![DatasetName::new(d)?],
+        None => registry.datasets(layer).await?,
+    };
+    let min_age = std::time::Duration::from_secs(older_than_secs);
+    let (mut count, mut bytes, mut removed) = (0usize, 0u64, 0usize);
+    for ds in &datasets {
+        let orphans = gc::find_orphans(&registry, layer, ds, min_age).await?;
+        for o in &orphans {
+            println!(
+                "{:>10}  {}  {}",
+                human_bytes(o.bytes),
+                o.modified.format("%Y-%m-%d %H:%M:%S"),
+                o.path
+            );
+        }
+        count += orphans.len();
+        bytes += orphans.iter().map(|o| o.bytes).sum::<u64>();
+        if delete {
+            removed += gc::delete_orphans(&registry, &orphans).await?;
+        }
+    }
+    if delete {
+        println!(
+            "{removed} of {count} unreferenced files deleted ({})",
+            human_bytes(bytes)
+        );
+    } else {
+        println!(
+            "{count} unreferenced files ({}); pass --delete to remove them",
+            human_bytes(bytes)
+        );
+    }
     Ok(())
 }

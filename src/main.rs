@@ -73,6 +73,22 @@ enum LakeCommand {
         #[arg(long)]
         dataset: Option<String>,
     },
+    /// Files no manifest names (left by crashed or losing writers); deleted with --delete
+    Gc {
+        #[arg(long, env = "MEDALLION_LAKE", default_value = "./lake")]
+        lake: String,
+        #[arg(long, default_value = "bronze")]
+        layer: Layer,
+        /// Only this dataset (default: every dataset of the layer)
+        #[arg(long)]
+        dataset: Option<String>,
+        /// Leave files younger than this alone (a write may still be in progress)
+        #[arg(long, default_value_t = 3600)]
+        older_than_secs: u64,
+        /// Delete what is found (default: only list it)
+        #[arg(long)]
+        delete: bool,
+    },
     /// One version's manifest (the latest when no version is given)
     Show {
         dataset: String,
@@ -139,6 +155,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 layer,
                 dataset,
             } => runtime.block_on(lake_view::list(&lake, layer, dataset.as_deref()))?,
+            LakeCommand::Gc {
+                lake,
+                layer,
+                dataset,
+                older_than_secs,
+                delete,
+            } => runtime.block_on(lake_view::gc(
+                &lake,
+                layer,
+                dataset.as_deref(),
+                older_than_secs,
+                delete,
+            ))?,
             LakeCommand::Show {
                 dataset,
                 version,

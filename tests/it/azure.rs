@@ -314,6 +314,38 @@ fn an_azure_outage_mid_import_exits_1_and_leaves_no_version() {
 }
 
 #[test]
+fn a_sas_token_from_the_environment_works_and_never_shows() {
+    let az = azurite_with_containers();
+    let sas = az.blob(&["sas", "lake"]).trim().to_string();
+    let sig = sas
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("sig="))
+        .expect("a signature in the SAS")
+        .to_string();
+    let mut env = az.env();
+    env.push(("AZURE_STORAGE_SAS_TOKEN", sas.clone()));
+    let env = env_refs(&env);
+    let src = crate::support::repo().join("examples/data/houses.csv");
+    let run = import(
+        "az://lake/prod",
+        &["--dataset", "houses", "--source", src.to_str().unwrap()],
+        &env,
+    );
+    assert_eq!((run.code, run.output("rows")), (0, "546"), "{}", run.stderr);
+    // A failure with the same credentials: the lake's SAS does not grant the landing container.
+    let denied = import(
+        "az://lake/prod",
+        &["--dataset", "other", "--source", "az://landing/none.csv"],
+        &env,
+    );
+    assert_ne!(denied.code, 0);
+    for text in [&run.stdout, &run.stderr, &denied.stdout, &denied.stderr] {
+        assert!(!text.contains(&sig), "the SAS signature leaked: {text}");
+        assert!(!text.contains(&sas), "the SAS leaked: {text}");
+    }
+}
+
+#[test]
 fn a_missing_container_is_a_clear_bad_input() {
     let az = azurite_with_containers();
     let env = az.env();

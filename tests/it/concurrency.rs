@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{generate, import, import_cmd, manifests, py};
+use crate::support::{generate, import, import_cmd, manifests, medallion, py};
 
 #[test]
 fn ten_concurrent_imports_of_one_source_make_one_version() {
@@ -127,4 +127,34 @@ fn an_import_killed_mid_write_leaves_no_version_and_the_rerun_succeeds() {
     let check: serde_json::Value = serde_json::from_str(&check).unwrap();
     assert_eq!(check["rows"], 1_500_000);
     assert!(check["row_groups"].as_u64().unwrap() >= 2, "{check}");
+    // gc removes the dead attempt's files and leaves the committed version alone.
+    let gc = medallion(
+        &[
+            "lake",
+            "gc",
+            "--lake",
+            lake_s,
+            "--older-than-secs",
+            "0",
+            "--delete",
+        ],
+        &[],
+    );
+    assert_eq!(gc.code, 0, "{}", gc.stderr);
+    let after = medallion(
+        &["lake", "gc", "--lake", lake_s, "--older-than-secs", "0"],
+        &[],
+    );
+    assert!(
+        after.stdout.starts_with("0 unreferenced files"),
+        "{}",
+        after.stdout
+    );
+    py(
+        "lineage_check.py",
+        &[
+            lake.join("bronze/sales/v1").to_str().unwrap(),
+            src.to_str().unwrap(),
+        ],
+    );
 }

@@ -4,6 +4,7 @@ Azurite. Usage: azblob.py <blob-endpoint> <command> [args]
   upload <container> <blob> <file>   upload a file, print its ETag
   list <container> [prefix]          print blob names, one per line
   download <container> <prefix> <dir> download every blob under prefix into dir (flat names)
+  sas <container>                    print a container SAS token (read, add, create, write, delete, list; 1 hour)
 """
 import os
 import sys
@@ -40,6 +41,20 @@ def main():
         for b in c.list_blobs(name_starts_with=prefix):
             with open(os.path.join(out, b.name.rsplit("/", 1)[-1]), "wb") as f:
                 f.write(c.download_blob(b.name).readall())
+    elif command == "sas":
+        import datetime
+
+        from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+        print(
+            generate_container_sas(
+                "devstoreaccount1",
+                args[0],
+                account_key=KEY,
+                permission=ContainerSasPermissions(read=True, add=True, create=True, write=True, delete=True, list=True),
+                expiry=datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1),
+            )
+        )
     else:
         sys.exit(f"unknown command {command}")
 

@@ -33,6 +33,7 @@
 //! ```
 
 pub mod error;
+pub mod gc;
 pub mod ingest;
 pub mod layout;
 pub mod manifest;
