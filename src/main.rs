@@ -122,21 +122,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = medallion_steps::runtime()?;
     match cli.command {
         Command::Demo { lake, source } => {
-            let args = ImportArgs {
-                lake: lake.clone(),
-                dataset: "houses".into(),
-                source,
-                outputs_dir: std::env::temp_dir().join("medallion-demo-outputs"),
-                format: None,
-                delimiter: None,
-                quote: "\"".into(),
-                encoding: None,
-                columns: None,
-                schema: None,
-                max_bad_rows: 0,
-                max_record_bytes: 64 << 20,
-                allow_empty: false,
-            };
+            let outputs = std::env::temp_dir().join("medallion-demo-outputs");
+            let args = ImportArgs::from_flags([
+                "--lake".as_ref(),
+                lake.as_ref(),
+                "--dataset".as_ref(),
+                "houses".as_ref(),
+                "--source".as_ref(),
+                source.as_ref(),
+                "--outputs-dir".as_ref(),
+                outputs.as_os_str(),
+            ])?;
             let outcome = import_with_progress(&runtime, &args)?;
             print_outcome(&outcome);
             println!();

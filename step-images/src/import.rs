@@ -56,6 +56,23 @@ pub struct ImportArgs {
 }
 
 impl ImportArgs {
+    /// Arguments from command-line flags, with the binary's defaults for the rest (and its
+    /// `MEDALLION_*` environment fallbacks).
+    pub fn from_flags<I, T>(flags: I) -> Result<ImportArgs, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString>,
+    {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            args: ImportArgs,
+        }
+        let argv = std::iter::once(std::ffi::OsString::from("medallion-import"))
+            .chain(flags.into_iter().map(Into::into));
+        <Flags as clap::Parser>::try_parse_from(argv).map(|f| f.args)
+    }
+
     /// The library options these arguments ask for.
     pub fn options(&self) -> Result<ImportOptions, Error> {
         let args = self;

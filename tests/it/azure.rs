@@ -177,42 +177,18 @@ fn ten_concurrent_imports_into_azure_make_one_version() {
         "sales/mx/2026-11-22.csv",
         src.to_str().unwrap(),
     ]);
-    let children: Vec<_> = (0..10)
-        .map(|_| {
-            let (mut cmd, out) = import_cmd(
-                "az://lake/prod",
-                &[
-                    "--dataset",
-                    "sales",
-                    "--source",
-                    "az://landing/sales/mx/2026-11-22.csv",
-                ],
-                &env,
-            );
-            (
-                cmd.stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap(),
-                out,
-            )
-        })
-        .collect();
-    let mut created = Vec::new();
-    for (child, out) in children {
-        let o = child.wait_with_output().unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert_eq!(
-            std::fs::read_to_string(out.path().join("version")).unwrap(),
-            "1"
-        );
-        created.push(std::fs::read_to_string(out.path().join("created")).unwrap());
-    }
-    assert_eq!(
-        created.iter().filter(|c| *c == "true").count(),
-        1,
-        "{created:?}"
+    let not_created = crate::support::import_concurrently(
+        10,
+        "az://lake/prod",
+        &[
+            "--dataset",
+            "sales",
+            "--source",
+            "az://landing/sales/mx/2026-11-22.csv",
+        ],
+        &env,
     );
+    assert_eq!(not_created, 9);
     let blobs = az.blob(&["list", "lake", "prod/bronze/sales/"]);
     assert_eq!(
         blobs

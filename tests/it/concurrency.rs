@@ -13,41 +13,13 @@ fn ten_concurrent_imports_of_one_source_make_one_version() {
     generate("sales", 20_000, 11, &src);
     let lake = dir.path().join("lake");
     let lake_s = lake.to_str().unwrap();
-    let runs: Vec<_> = (0..10)
-        .map(|_| {
-            let (mut cmd, out) = import_cmd(
-                lake_s,
-                &["--dataset", "sales", "--source", src.to_str().unwrap()],
-                &[],
-            );
-            let child = cmd
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            (child, out)
-        })
-        .collect();
-    let mut created = Vec::new();
-    for (child, out) in runs {
-        let o = child.wait_with_output().unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert_eq!(
-            std::fs::read_to_string(out.path().join("version")).unwrap(),
-            "1"
-        );
-        created.push(std::fs::read_to_string(out.path().join("created")).unwrap());
-    }
-    assert_eq!(
-        created.iter().filter(|c| *c == "true").count(),
-        1,
-        "{created:?}"
+    let not_created = crate::support::import_concurrently(
+        10,
+        lake_s,
+        &["--dataset", "sales", "--source", src.to_str().unwrap()],
+        &[],
     );
-    assert_eq!(
-        created.iter().filter(|c| *c == "false").count(),
-        9,
-        "{created:?}"
-    );
+    assert_eq!(not_created, 9);
     assert_eq!(manifests(&lake).len(), 1);
     // The losers removed their parts: v1 holds exactly the files its manifest lists.
     let listed: Vec<String> = std::fs::read_dir(lake.join("bronze/sales/v1"))

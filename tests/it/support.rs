@@ -95,6 +95,38 @@ pub fn import(lake: &str, args: &[&str], env: &[(&str, &str)]) -> StepRun {
     collect(output, outputs.path())
 }
 
+/// Runs `n` imports with the same arguments at once; asserts each succeeded into version 1 and
+/// that exactly one created it. Returns how many reported `created=false`.
+pub fn import_concurrently(n: usize, lake: &str, args: &[&str], env: &[(&str, &str)]) -> usize {
+    let children: Vec<_> = (0..n)
+        .map(|_| {
+            let (mut cmd, out) = import_cmd(lake, args, env);
+            let child = cmd
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn medallion-import");
+            (child, out)
+        })
+        .collect();
+    let mut created = Vec::new();
+    for (child, out) in children {
+        let o = child.wait_with_output().expect("wait for medallion-import");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            std::fs::read_to_string(out.path().join("version")).unwrap(),
+            "1"
+        );
+        created.push(std::fs::read_to_string(out.path().join("created")).unwrap());
+    }
+    assert_eq!(
+        created.iter().filter(|c| *c == "true").count(),
+        1,
+        "{created:?}"
+    );
+    created.iter().filter(|c| *c == "false").count()
+}
+
 /// Runs the `medallion` CLI.
 pub fn medallion(args: &[&str], env: &[(&str, &str)]) -> StepRun {
     let mut cmd = Command::new(bin("medallion"));

@@ -123,20 +123,28 @@ fn classify(e: ParquetError, url: &str) -> Error {
     }
 }
 
+/// A batch reader over any random-access file, and the file's Arrow schema.
+fn open_reader<R: ChunkReader + 'static>(
+    file: R,
+    batch_rows: usize,
+    url: &str,
+) -> Result<(ParquetRecordBatchReader, SchemaRef)> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| classify(e, url))?;
+    let schema = builder.schema().clone();
+    let reader = builder
+        .with_batch_size(batch_rows)
+        .build()
+        .map_err(|e| classify(e, url))?;
+    Ok((reader, schema))
+}
+
 impl ParquetSource {
     /// Opens the source. Must run off the async runtime's worker threads.
     pub fn open(source: &SourceObject, handle: Handle, batch_rows: usize) -> Result<ParquetSource> {
         let url = source.url.clone();
         let (batches, schema) = if let Some(path) = source.local_path() {
             let file = File::open(path).map_err(|e| Error::local_io("read", path, &e))?;
-            let builder =
-                ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| classify(e, &url))?;
-            let schema = builder.schema().clone();
-            let reader = builder
-                .with_batch_size(batch_rows)
-                .build()
-                .map_err(|e| classify(e, &url))?;
-            (reader, schema)
+            open_reader(file, batch_rows, &url)?
         } else if let Some((store, path)) = source.remote() {
             let file = RemoteFile {
                 handle,
@@ -145,14 +153,7 @@ impl ParquetSource {
                 size: source.size,
                 etag: source.etag.clone(),
             };
-            let builder =
-                ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| classify(e, &url))?;
-            let schema = builder.schema().clone();
-            let reader = builder
-                .with_batch_size(batch_rows)
-                .build()
-                .map_err(|e| classify(e, &url))?;
-            (reader, schema)
+            open_reader(file, batch_rows, &url)?
         } else {
             return Err(Error::internal(
                 "parquet source",

@@ -12,10 +12,10 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, TimestampMicrosecondBuilder,
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray,
+    TimestampMicrosecondArray,
 };
-use arrow_array::{Array, ArrayRef, BooleanArray, Int64Array, StringArray};
 use arrow_schema::{DataType, Field, TimeUnit};
 use chrono::{NaiveDate, NaiveDateTime};
 use serde_yaml_ng::Value;
@@ -249,104 +249,84 @@ fn convert(
     name: &str,
     failed: &mut [Option<(String, String)>],
 ) -> ArrayRef {
-    let n = strings.len();
-    let mut fail = |i: usize, v: &str| {
-        if failed[i].is_none() {
-            let shown: String = v.chars().take(60).collect();
-            failed[i] = Some((
-                name.to_string(),
-                format!("value '{shown}' is not a valid {}", t.name()),
-            ));
-        }
-    };
-    let value = |i: usize| -> Option<&str> {
-        if strings.is_null(i) {
-            return None;
-        }
-        let v = strings.value(i).trim();
-        (!v.is_empty()).then_some(v)
-    };
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     match t {
-        PinnedType::Int => {
-            let mut b = Int64Builder::with_capacity(n);
-            for i in 0..n {
-                match value(i).map(|v| (v, v.parse::<i64>())) {
-                    None => b.append_null(),
-                    Some((_, Ok(x))) => b.append_value(x),
-                    Some((v, Err(_))) => {
-                        fail(i, v);
-                        b.append_null()
-                    }
-                }
-            }
-            Arc::new(b.finish())
-        }
-        PinnedType::Float => {
-            let mut b = Float64Builder::with_capacity(n);
-            for i in 0..n {
-                match value(i).map(|v| (v, v.parse::<f64>())) {
-                    None => b.append_null(),
-                    Some((_, Ok(x))) => b.append_value(x),
-                    Some((v, Err(_))) => {
-                        fail(i, v);
-                        b.append_null()
-                    }
-                }
-            }
-            Arc::new(b.finish())
-        }
-        PinnedType::Bool => {
-            let mut b = BooleanBuilder::with_capacity(n);
-            for i in 0..n {
-                match value(i) {
-                    None => b.append_null(),
-                    Some(v) => match v.to_ascii_lowercase().as_str() {
-                        "true" | "t" | "yes" | "y" | "1" => b.append_value(true),
-                        "false" | "f" | "no" | "n" | "0" => b.append_value(false),
-                        _ => {
-                            fail(i, v);
-                            b.append_null()
-                        }
-                    },
-                }
-            }
-            Arc::new(b.finish())
-        }
-        PinnedType::Date { format } => {
-            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-            let mut b = Date32Builder::with_capacity(n);
-            for i in 0..n {
-                match value(i) {
-                    None => b.append_null(),
-                    Some(v) => match NaiveDate::parse_from_str(v, format) {
-                        Ok(d) => b.append_value((d - epoch).num_days() as i32),
-                        Err(_) => {
-                            fail(i, v);
-                            b.append_null()
-                        }
-                    },
-                }
-            }
-            Arc::new(b.finish())
-        }
-        PinnedType::Timestamp { format } => {
-            let mut b = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
-            for i in 0..n {
-                match value(i) {
-                    None => b.append_null(),
-                    Some(v) => match parse_timestamp(v, format.as_deref()) {
-                        Some(us) => b.append_value(us),
-                        None => {
-                            fail(i, v);
-                            b.append_null()
-                        }
-                    },
-                }
-            }
-            Arc::new(b.finish())
-        }
+        PinnedType::Int => Arc::new(Int64Array::from(parse_each(
+            strings,
+            t,
+            name,
+            failed,
+            |s| s.parse().ok(),
+        ))),
+        PinnedType::Float => Arc::new(Float64Array::from(parse_each(
+            strings,
+            t,
+            name,
+            failed,
+            |s| s.parse().ok(),
+        ))),
+        PinnedType::Bool => Arc::new(BooleanArray::from(parse_each(
+            strings,
+            t,
+            name,
+            failed,
+            |s| match s.to_ascii_lowercase().as_str() {
+                "true" | "t" | "yes" | "y" | "1" => Some(true),
+                "false" | "f" | "no" | "n" | "0" => Some(false),
+                _ => None,
+            },
+        ))),
+        PinnedType::Date { format } => Arc::new(Date32Array::from(parse_each(
+            strings,
+            t,
+            name,
+            failed,
+            |s| {
+                NaiveDate::parse_from_str(s, format)
+                    .ok()
+                    .and_then(|d| i32::try_from((d - epoch).num_days()).ok())
+            },
+        ))),
+        PinnedType::Timestamp { format } => Arc::new(
+            TimestampMicrosecondArray::from(parse_each(strings, t, name, failed, |s| {
+                parse_timestamp(s, format.as_deref())
+            }))
+            .with_timezone("UTC"),
+        ),
         PinnedType::String => Arc::new(strings.clone()),
     }
+}
+
+/// Parses every value of a column: empty (after trimming) is null; a value `parse` rejects
+/// is null too and marks its row as failed (the first failure of a row is the one reported).
+fn parse_each<T>(
+    strings: &StringArray,
+    t: &PinnedType,
+    name: &str,
+    failed: &mut [Option<(String, String)>],
+    parse: impl Fn(&str) -> Option<T>,
+) -> Vec<Option<T>> {
+    (0..strings.len())
+        .map(|i| {
+            let v = if strings.is_null(i) {
+                ""
+            } else {
+                strings.value(i).trim()
+            };
+            if v.is_empty() {
+                return None;
+            }
+            let parsed = parse(v);
+            if parsed.is_none() && failed[i].is_none() {
+                let shown: String = v.chars().take(60).collect();
+                failed[i] = Some((
+                    name.to_string(),
+                    format!("value '{shown}' is not a valid {}", t.name()),
+                ));
+            }
+            parsed
+        })
+        .collect()
 }
 
 fn parse_timestamp(v: &str, format: Option<&str>) -> Option<i64> {
@@ -373,8 +353,6 @@ fn parse_timestamp(v: &str, format: Option<&str>) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
-    use arrow_array::{Float64Array, TimestampMicrosecondArray};
-
     use super::*;
 
     #[test]
