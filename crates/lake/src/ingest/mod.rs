@@ -466,7 +466,11 @@ impl ConvertJob {
             self.registry.lake().clone(),
             self.pending.clone(),
             schema.clone(),
-            writer::writer_properties(TOOL, &no_statistics(&schema, &lineage)),
+            writer::writer_properties(
+                TOOL,
+                &no_statistics(&schema, &lineage),
+                &[lineage::ROW_NUMBER],
+            ),
             deferred,
         );
         let mut bad = BadRows {
