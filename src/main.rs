@@ -252,8 +252,8 @@ fn print_outcome(outcome: &ImportOutcome) {
     );
     if let Some(q) = &m.quarantine {
         println!(
-            "  {} bad rows quarantined in quarantine/{}/v{}/{}",
-            q.rows, m.dataset, m.version, q.file
+            "  {} bad rows quarantined in quarantine/{}/{}/v{}/{}",
+            q.rows, m.layer, m.dataset, m.version, q.file
         );
     }
 }

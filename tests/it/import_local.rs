@@ -257,7 +257,7 @@ fn bad_rows_within_the_allowance_are_quarantined_with_reasons() {
         .map(|r| r["_row_number"].as_i64().unwrap())
         .collect();
     assert_eq!(good, vec![1, 4]);
-    let qdir = lake.path().join("quarantine/r/v1");
+    let qdir = lake.path().join("quarantine/bronze/r/v1");
     let files: Vec<String> = std::fs::read_dir(&qdir)
         .unwrap()
         .flatten()

@@ -38,14 +38,18 @@ pub async fn find_orphans(
         keep.insert(format!("{dir}/{}", layout::MANIFEST));
         keep.extend(m.files.iter().map(|f| format!("{dir}/{}", f.name)));
         if let Some(q) = &m.quarantine {
-            keep.insert(format!("{}/{}", layout::quarantine_dir(dataset, v), q.file));
+            keep.insert(format!(
+                "{}/{}",
+                layout::quarantine_dir(layer, dataset, v),
+                q.file
+            ));
         }
     }
     let cutoff = Utc::now() - chrono::Duration::from_std(min_age).unwrap_or_default();
-    let mut prefixes = vec![layout::dataset_dir(layer, dataset)];
-    if layer == Layer::Bronze {
-        prefixes.push(format!("quarantine/{dataset}"));
-    }
+    let prefixes = [
+        layout::dataset_dir(layer, dataset),
+        format!("quarantine/{layer}/{dataset}"),
+    ];
     let sources = format!("{}/_sources/", layout::dataset_dir(layer, dataset));
     let mut out = Vec::new();
     for prefix in prefixes {

@@ -3,7 +3,7 @@
 //! ```text
 //! <lake>/bronze/<dataset>/v<N>/part-*.parquet + _manifest.json
 //! <lake>/silver/<dataset>/v<N>/...             + _manifest.json
-//! <lake>/quarantine/<dataset>/v<N>/rejects-*.parquet
+//! <lake>/quarantine/<layer>/<dataset>/v<N>/rejects-*.parquet
 //! <lake>/<layer>/<dataset>/_sources/<identity-key>.json   (source identity → version index)
 //! ```
 
@@ -137,9 +137,9 @@ pub fn manifest_path(layer: Layer, dataset: &DatasetName, version: u64) -> Strin
     format!("{}/{MANIFEST}", version_dir(layer, dataset, version))
 }
 
-/// `quarantine/<dataset>/v<N>` (rejected rows of a version of `dataset`)
-pub fn quarantine_dir(dataset: &DatasetName, version: u64) -> String {
-    format!("quarantine/{dataset}/v{version}")
+/// `quarantine/<layer>/<dataset>/v<N>` (rows a version of `dataset` in `layer` rejected)
+pub fn quarantine_dir(layer: Layer, dataset: &DatasetName, version: u64) -> String {
+    format!("quarantine/{layer}/{dataset}/v{version}")
 }
 
 /// `<layer>/<dataset>/_sources/<key>.json`
@@ -188,7 +188,10 @@ mod tests {
             manifest_path(Layer::Bronze, &d, 3),
             "bronze/houses/v3/_manifest.json"
         );
-        assert_eq!(quarantine_dir(&d, 3), "quarantine/houses/v3");
+        assert_eq!(
+            quarantine_dir(Layer::Silver, &d, 3),
+            "quarantine/silver/houses/v3"
+        );
         assert_eq!(parse_version_dir("v12"), Some(12));
         for bad in ["v", "v0", "v01", "x1", "v1a", "_sources"] {
             assert_eq!(parse_version_dir(bad), None, "{bad}");

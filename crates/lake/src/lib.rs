@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! <lake>/bronze/<dataset>/v<N>/part-*.parquet + _manifest.json
-//! <lake>/quarantine/<dataset>/v<N>/rejects-*.parquet
+//! <lake>/quarantine/<layer>/<dataset>/v<N>/rejects-*.parquet
 //! ```
 //!
 //! Main types:

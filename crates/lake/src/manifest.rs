@@ -125,7 +125,7 @@ pub struct VersionRef {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuarantineRecord {
-    /// File name inside `quarantine/<dataset>/v<N>/`.
+    /// File name inside `quarantine/<layer>/<dataset>/v<N>/`.
     pub file: String,
     pub rows: u64,
 }

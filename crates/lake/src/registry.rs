@@ -74,7 +74,7 @@ impl PendingVersion {
     pub fn quarantine_path(&self) -> String {
         format!(
             "{}/{}",
-            layout::quarantine_dir(&self.dataset, self.version),
+            layout::quarantine_dir(self.layer, &self.dataset, self.version),
             self.quarantine_name()
         )
     }
