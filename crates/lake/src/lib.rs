@@ -37,6 +37,7 @@ pub mod gc;
 pub mod ingest;
 pub mod layout;
 pub mod manifest;
+pub mod read;
 pub mod redact;
 pub mod registry;
 pub mod sink;

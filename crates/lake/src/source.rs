@@ -57,6 +57,7 @@ pub fn classify_read_error(err: io::Error, url: &str, what: &str) -> Error {
     Error::bad_source(url, Default::default(), message)
 }
 
+#[derive(Clone)]
 enum Backing {
     Local(PathBuf),
     Remote {
@@ -66,6 +67,7 @@ enum Backing {
 }
 
 /// An opened source: its identity facts and how to read it.
+#[derive(Clone)]
 pub struct SourceObject {
     /// Canonical, credential-free URL.
     pub url: String,

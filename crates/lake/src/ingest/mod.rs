@@ -18,7 +18,7 @@ pub mod writer;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
@@ -461,7 +461,7 @@ impl ConvertJob {
                 .map(|(_, f)| f.as_ref().clone())
                 .collect::<Vec<_>>(),
         ));
-        let mut part_writer = writer::PartWriter::new(
+        let part_writer = writer::PartWriter::new(
             self.handle.clone(),
             self.registry.lake().clone(),
             self.pending.clone(),
@@ -478,59 +478,48 @@ impl ConvertJob {
             limit: self.options.max_bad_rows,
             url: url.clone(),
         };
-        let (tx, rx) = sync_channel::<RecordBatch>(2);
         let pinned = self.options.schema.clone();
         let batch_rows = self.options.batch_rows;
-
-        let (parsed, written) = std::thread::scope(|scope| {
-            // A local file's digest is computed beside the conversion (its own read of the file).
-            if let SourceId::Sha256(digest) = &self.source_id
-                && !digest.is_set()
-            {
-                let hashing = std::thread::Builder::new()
+        // A local file's digest is computed beside the conversion (its own read of the file).
+        let hashing = match &self.source_id {
+            SourceId::Sha256(digest) if !digest.is_set() => {
+                let (target, source) = (digest.clone(), self.source.clone());
+                let spawned = std::thread::Builder::new()
                     .name("medallion-hash".into())
-                    .spawn_scoped(scope, || {
-                        digest.set(match self.source.local_sha256() {
+                    .spawn(move || {
+                        target.set(match source.local_sha256() {
                             Ok(Some(sha)) => Ok(sha),
                             Ok(None) => Err("the source is not a local file".to_string()),
                             Err(e) => Err(e.to_string()),
                         })
                     });
-                if let Err(e) = hashing {
-                    digest.set(Err(format!("cannot start the hashing thread: {e}")));
+                match spawned {
+                    Ok(h) => Some(h),
+                    Err(e) => {
+                        digest.set(Err(format!("cannot start the hashing thread: {e}")));
+                        None
+                    }
                 }
             }
-            let writer_thread = std::thread::Builder::new()
-                .name("medallion-writer".into())
-                .spawn_scoped(scope, || write_batches(rx, &mut part_writer));
-            let parsed = parse_all(
+            _ => None,
+        };
+        let files = writer::write_with(part_writer, |tx| {
+            parse_all(
                 &mut parser,
                 &names,
                 pinned.as_ref(),
                 batch_rows,
                 &mut bad,
-                &tx,
+                tx,
                 &url,
                 (&lineage, &batch_schema),
-            );
-            drop(tx);
-            let written = match writer_thread {
-                Ok(handle) => handle.join().unwrap_or_else(|_| {
-                    Err(Error::internal("write parts", "the writer thread panicked"))
-                }),
-                Err(e) => Err(Error::internal("start the writer thread", e)),
-            };
-            (parsed, written)
+            )
         });
-        let started = part_writer.started();
-        // A writer failure (the store) explains a parser that stopped because the channel closed.
-        if let Err(e) = written {
-            return Err((e, started));
+        if let Some(h) = hashing {
+            // Finishes quickly once the conversion is done (it only reads the file).
+            let _ = h.join();
         }
-        if let Err(e) = parsed {
-            return Err((e, started));
-        }
-        let files = part_writer.finish().map_err(|e| (e, started.clone()))?;
+        let files = files?;
         let mut details = details;
         details.insert("bad_rows".into(), json!(bad.rows.len()));
         Ok(Converted {
@@ -793,12 +782,4 @@ fn no_statistics<'a>(schema: &'a Schema, lineage: &Lineage) -> Vec<&'a str> {
         .filter(|f| *f.data_type() == DataType::Utf8 || constant.contains(&f.name().as_str()))
         .map(|f| f.name().as_str())
         .collect()
-}
-
-/// The writer loop: writes every batch.
-fn write_batches(rx: Receiver<RecordBatch>, out: &mut writer::PartWriter) -> Result<()> {
-    for batch in rx {
-        out.write(&batch)?;
-    }
-    Ok(())
 }

@@ -442,6 +442,44 @@ impl PartWriter {
     }
 }
 
+/// Runs `produce` on this thread while a writer thread encodes and uploads the batches it sends
+/// (a bounded channel of two keeps memory flat). Returns the parts written, or the first error
+/// with the names of the parts started (for cleanup). A writer error wins: it explains a producer
+/// that stopped because the channel closed.
+pub fn write_with<F>(
+    mut writer: PartWriter,
+    produce: F,
+) -> std::result::Result<Vec<DataFile>, (Error, Vec<String>)>
+where
+    F: FnOnce(&SyncSender<RecordBatch>) -> Result<()>,
+{
+    let (tx, rx) = sync_channel::<RecordBatch>(2);
+    let (produced, written) = std::thread::scope(|scope| {
+        let writer_thread = std::thread::Builder::new()
+            .name("medallion-writer".into())
+            .spawn_scoped(scope, || -> Result<()> {
+                for batch in rx {
+                    writer.write(&batch)?;
+                }
+                Ok(())
+            });
+        let produced = produce(&tx);
+        drop(tx);
+        let written = match writer_thread {
+            Ok(handle) => handle.join().unwrap_or_else(|_| {
+                Err(Error::internal("write parts", "the writer thread panicked"))
+            }),
+            Err(e) => Err(Error::internal("start the writer thread", e)),
+        };
+        (produced, written)
+    });
+    let started = writer.started();
+    if let Err(e) = written.and(produced) {
+        return Err((e, started));
+    }
+    writer.finish().map_err(|e| (e, started))
+}
+
 /// How many Parquet leaf columns an Arrow field becomes.
 fn leaf_count(field: &Field) -> usize {
     let empty = arrow_array::new_empty_array(field.data_type());
