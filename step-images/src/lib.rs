@@ -12,10 +12,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use medallion_lake::{Error, ErrorClass};
+use medallion_lake::{Classified, Error, ErrorClass};
 use serde_json::Value;
 
 pub mod import;
+pub mod refine;
 
 /// JSON logs to stderr; `RUST_LOG` filters (default `info`).
 pub fn init_logging() {
@@ -84,7 +85,7 @@ pub fn default_outputs_dir() -> PathBuf {
 }
 
 /// Logs and prints the error as one line on stderr and returns its exit code.
-pub fn exit_with(step: &str, err: &Error) -> ExitCode {
+pub fn exit_with(step: &str, err: &dyn Classified) -> ExitCode {
     let class = err.class();
     tracing::error!(step, class = ?class, exit_code = class.exit_code(), "{err}");
     eprintln!("{step}: error: {err}");

@@ -10,3 +10,4 @@ mod azure;
 mod bad_inputs;
 mod concurrency;
 mod import_local;
+mod refine;

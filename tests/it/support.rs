@@ -127,6 +127,21 @@ pub fn import_concurrently(n: usize, lake: &str, args: &[&str], env: &[(&str, &s
     created.iter().filter(|c| *c == "false").count()
 }
 
+/// `medallion-refine` with these arguments plus `--lake` and a fresh `--outputs-dir`.
+pub fn refine(lake: &str, args: &[&str]) -> StepRun {
+    let outputs = tempfile::tempdir().expect("outputs dir");
+    let output = Command::new(bin("medallion-refine"))
+        .arg("--lake")
+        .arg(lake)
+        .arg("--outputs-dir")
+        .arg(outputs.path())
+        .args(args)
+        .env_remove("MEDALLION_LAKE")
+        .output()
+        .expect("run medallion-refine");
+    collect(output, outputs.path())
+}
+
 /// Runs the `medallion` CLI.
 pub fn medallion(args: &[&str], env: &[(&str, &str)]) -> StepRun {
     let mut cmd = Command::new(bin("medallion"));

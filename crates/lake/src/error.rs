@@ -25,6 +25,17 @@ impl ErrorClass {
     }
 }
 
+/// An error that knows how a caller should treat it; steps map the class to their exit code.
+pub trait Classified: fmt::Display {
+    fn class(&self) -> ErrorClass;
+}
+
+impl Classified for Error {
+    fn class(&self) -> ErrorClass {
+        Error::class(self)
+    }
+}
+
 /// Where in a source a problem sits.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Position {
@@ -163,11 +174,8 @@ impl Error {
         self.class().exit_code()
     }
 
-    pub(crate) fn store(
-        op: &'static str,
-        location: impl Into<String>,
-        err: object_store::Error,
-    ) -> Self {
+    /// A store failure, classified (not found, auth: bad input; the rest transient) and redacted.
+    pub fn store(op: &'static str, location: impl Into<String>, err: object_store::Error) -> Self {
         use object_store::Error as E;
         let raw = crate::redact::text(&one_line(&err.to_string()));
         let azure = azure_error(&raw);
@@ -233,7 +241,8 @@ impl Error {
         }
     }
 
-    pub(crate) fn internal(context: &'static str, message: impl fmt::Display) -> Self {
+    /// Anything unexpected (retryable), with its context.
+    pub fn internal(context: &'static str, message: impl fmt::Display) -> Self {
         Error::Internal {
             context,
             message: crate::redact::text(&one_line(&message.to_string())),

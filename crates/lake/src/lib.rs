@@ -44,7 +44,7 @@ pub mod sink;
 pub mod source;
 pub mod store;
 
-pub use error::{Error, ErrorClass, Result};
+pub use error::{Classified, Error, ErrorClass, Result};
 pub use layout::{DatasetName, Layer};
 pub use manifest::{Manifest, SourceIdentity, WorkflowRef};
 pub use registry::Registry;

@@ -43,12 +43,19 @@ pub enum UnknownColumns {
 pub enum ColumnType {
     Int,
     Float,
-    Decimal { precision: u8, scale: i8 },
+    Decimal {
+        precision: u8,
+        scale: i8,
+    },
     Bool,
     String,
-    Date { format: String },
+    Date {
+        format: String,
+    },
     /// `None`: RFC 3339, or `YYYY-MM-DD HH:MM:SS[.f]` taken as UTC.
-    Timestamp { format: Option<String> },
+    Timestamp {
+        format: Option<String>,
+    },
 }
 
 impl ColumnType {
@@ -168,7 +175,10 @@ impl Contract {
         let doc: Value = serde_yaml_ng::from_str(text)
             .map_err(|e| bad(e.location().map(|l| l.line()), lakeline(&e.to_string())))?;
         let Some(top) = doc.as_mapping() else {
-            return Err(bad(Some(1), "a contract is a mapping with a 'columns:' section".into()));
+            return Err(bad(
+                Some(1),
+                "a contract is a mapping with a 'columns:' section".into(),
+            ));
         };
         for key in top.keys() {
             let k = key.as_str().unwrap_or("");
@@ -183,7 +193,11 @@ impl Contract {
             v.as_sequence()
                 .ok_or_else(|| bad(line, format!("'{what}' must be a list")))?
                 .iter()
-                .map(|x| scalar_text(x).ok_or_else(|| bad(line, format!("'{what}' holds a value that is not text"))))
+                .map(|x| {
+                    scalar_text(x).ok_or_else(|| {
+                        bad(line, format!("'{what}' holds a value that is not text"))
+                    })
+                })
                 .collect()
         };
         let default_nulls = match top.get("null_tokens") {
@@ -191,12 +205,19 @@ impl Contract {
             None => DEFAULT_NULL_TOKENS.iter().map(|s| s.to_string()).collect(),
         };
         let default_trim = match top.get("trim") {
-            Some(v) => v
-                .as_bool()
-                .ok_or_else(|| bad(lines.key(None, "trim"), "'trim' must be true or false".into()))?,
+            Some(v) => v.as_bool().ok_or_else(|| {
+                bad(
+                    lines.key(None, "trim"),
+                    "'trim' must be true or false".into(),
+                )
+            })?,
             None => true,
         };
-        let unknown_columns = match top.get("unknown_columns").and_then(Value::as_str).unwrap_or("keep") {
+        let unknown_columns = match top
+            .get("unknown_columns")
+            .and_then(Value::as_str)
+            .unwrap_or("keep")
+        {
             "keep" => UnknownColumns::Keep,
             "drop" => UnknownColumns::Drop,
             "reject" => UnknownColumns::Reject,
@@ -219,35 +240,59 @@ impl Contract {
                 }
             },
         };
-        let incremental = top.get("incremental").and_then(Value::as_bool).unwrap_or(false);
+        let incremental = top
+            .get("incremental")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let mut rename = BTreeMap::new();
         if let Some(v) = top.get("rename") {
-            let m = v
-                .as_mapping()
-                .ok_or_else(|| bad(lines.key(None, "rename"), "'rename' maps source names to contract names".into()))?;
+            let m = v.as_mapping().ok_or_else(|| {
+                bad(
+                    lines.key(None, "rename"),
+                    "'rename' maps source names to contract names".into(),
+                )
+            })?;
             for (k, v) in m {
                 match (k.as_str(), v.as_str()) {
                     (Some(from), Some(to)) => {
                         rename.insert(from.to_string(), to.to_string());
                     }
-                    _ => return Err(bad(lines.key(None, "rename"), "'rename' entries are name: new_name".into())),
+                    _ => {
+                        return Err(bad(
+                            lines.key(None, "rename"),
+                            "'rename' entries are name: new_name".into(),
+                        ));
+                    }
                 }
             }
         }
         let Some(cols) = top.get("columns").and_then(Value::as_mapping) else {
-            return Err(bad(None, "a contract needs a 'columns:' mapping of column name to rule".into()));
+            return Err(bad(
+                None,
+                "a contract needs a 'columns:' mapping of column name to rule".into(),
+            ));
         };
         let mut columns = Vec::new();
         let mut seen = HashSet::new();
         for (k, v) in cols {
             let Some(name) = k.as_str() else {
-                return Err(bad(lines.key(Some("columns"), ""), "column names must be text".into()));
+                return Err(bad(
+                    lines.key(Some("columns"), ""),
+                    "column names must be text".into(),
+                ));
             };
             let line = lines.key(Some("columns"), name);
             if !seen.insert(name.to_string()) {
                 return Err(bad(line, format!("column '{name}' is declared twice")));
             }
-            columns.push(column_rule(name, v, &default_nulls, default_trim, line, &bad)?);
+            columns.push(column_rule(
+                name,
+                v,
+                &default_nulls,
+                default_trim,
+                line,
+                &bad,
+            )?);
         }
         let dedup = match top.get("dedup") {
             None => None,
@@ -262,13 +307,19 @@ impl Contract {
                 }
                 for key in &keys {
                     if !seen.contains(key) {
-                        return Err(bad(line, format!("dedup key '{key}' is not a contract column")));
+                        return Err(bad(
+                            line,
+                            format!("dedup key '{key}' is not a contract column"),
+                        ));
                     }
                 }
                 Some(Dedup { keys })
             }
         };
-        let dataset = top.get("dataset").and_then(Value::as_str).map(str::to_string);
+        let dataset = top
+            .get("dataset")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         Ok(Contract {
             path: path.to_string(),
             sha256: hex::encode(Sha256::digest(text.as_bytes())),
@@ -313,12 +364,23 @@ fn column_rule(
     let (m, ty_name) = match v {
         Value::String(t) => (&empty, t.as_str()),
         Value::Mapping(m) => (m, m.get("type").and_then(Value::as_str).unwrap_or("")),
-        _ => return Err(bad(line, format!("column '{name}': give a type or a mapping with 'type:'"))),
+        _ => {
+            return Err(bad(
+                line,
+                format!("column '{name}': give a type or a mapping with 'type:'"),
+            ));
+        }
     };
     for key in m.keys() {
         let k = key.as_str().unwrap_or("");
         if !COLUMN_KEYS.contains(&k) {
-            return Err(bad(line, format!("column '{name}': unknown key '{k}'; a column has {}", COLUMN_KEYS.join(", "))));
+            return Err(bad(
+                line,
+                format!(
+                    "column '{name}': unknown key '{k}'; a column has {}",
+                    COLUMN_KEYS.join(", ")
+                ),
+            ));
         }
     }
     let format = m.get("format").and_then(Value::as_str).map(str::to_string);
@@ -330,12 +392,19 @@ fn column_rule(
         "date" => ColumnType::Date {
             format: format.clone().unwrap_or_else(|| "%Y-%m-%d".into()),
         },
-        "timestamp" | "datetime" => ColumnType::Timestamp { format: format.clone() },
+        "timestamp" | "datetime" => ColumnType::Timestamp {
+            format: format.clone(),
+        },
         "decimal" => {
             let precision = m.get("precision").and_then(Value::as_u64).unwrap_or(18);
             let scale = m.get("scale").and_then(Value::as_u64).unwrap_or(2);
             if !(1..=38).contains(&precision) || scale > precision {
-                return Err(bad(line, format!("column '{name}': decimal needs 1 <= precision <= 38 and scale <= precision")));
+                return Err(bad(
+                    line,
+                    format!(
+                        "column '{name}': decimal needs 1 <= precision <= 38 and scale <= precision"
+                    ),
+                ));
             }
             ColumnType::Decimal {
                 precision: precision as u8,
@@ -346,7 +415,9 @@ fn column_rule(
         other => {
             return Err(bad(
                 line,
-                format!("column '{name}': unknown type '{other}'; use int, float, decimal, bool, string, date or timestamp"),
+                format!(
+                    "column '{name}': unknown type '{other}'; use int, float, decimal, bool, string, date or timestamp"
+                ),
             ));
         }
     };
@@ -355,23 +426,45 @@ fn column_rule(
             None => Ok(None),
             Some(Value::Sequence(items)) => items
                 .iter()
-                .map(|x| scalar_text(x).ok_or_else(|| bad(line, format!("column '{name}': '{key}' holds a value that is not text"))))
+                .map(|x| {
+                    scalar_text(x).ok_or_else(|| {
+                        bad(
+                            line,
+                            format!("column '{name}': '{key}' holds a value that is not text"),
+                        )
+                    })
+                })
                 .collect::<Result<Vec<_>>>()
                 .map(Some),
-            Some(_) => Err(bad(line, format!("column '{name}': '{key}' must be a list"))),
+            Some(_) => Err(bad(
+                line,
+                format!("column '{name}': '{key}' must be a list"),
+            )),
         }
     };
     let case = match m.get("case").and_then(Value::as_str) {
         None => None,
         Some("lower") => Some(Case::Lower),
         Some("upper") => Some(Case::Upper),
-        Some(other) => return Err(bad(line, format!("column '{name}': case '{other}': use lower or upper"))),
+        Some(other) => {
+            return Err(bad(
+                line,
+                format!("column '{name}': case '{other}': use lower or upper"),
+            ));
+        }
     };
     let bound = |key: &str| -> Result<Option<Bound>> {
         let Some(v) = m.get(key) else { return Ok(None) };
-        let invalid = || bad(line, format!("column '{name}': '{key}' does not fit type {}", ty.name()));
+        let invalid = || {
+            bad(
+                line,
+                format!("column '{name}': '{key}' does not fit type {}", ty.name()),
+            )
+        };
         Ok(Some(match &ty {
-            ColumnType::Int | ColumnType::Float | ColumnType::Decimal { .. } => Bound::Number(v.as_f64().ok_or_else(invalid)?),
+            ColumnType::Int | ColumnType::Float | ColumnType::Decimal { .. } => {
+                Bound::Number(v.as_f64().ok_or_else(invalid)?)
+            }
             ColumnType::Date { format } => {
                 let s = v.as_str().ok_or_else(invalid)?;
                 let d = NaiveDate::parse_from_str(s, "%Y-%m-%d")
@@ -381,10 +474,15 @@ fn column_rule(
             }
             ColumnType::Timestamp { format } => {
                 let s = v.as_str().ok_or_else(invalid)?;
-                Bound::Timestamp(crate::convert::parse_timestamp(s, format.as_deref()).ok_or_else(invalid)?)
+                Bound::Timestamp(
+                    crate::convert::parse_timestamp(s, format.as_deref()).ok_or_else(invalid)?,
+                )
             }
             ColumnType::Bool | ColumnType::String => {
-                return Err(bad(line, format!("column '{name}': '{key}' applies to numbers, dates and timestamps")));
+                return Err(bad(
+                    line,
+                    format!("column '{name}': '{key}' applies to numbers, dates and timestamps"),
+                ));
             }
         }))
     };
@@ -405,17 +503,22 @@ fn column_rule(
             let pattern = v
                 .as_str()
                 .ok_or_else(|| bad(line, format!("column '{name}': 'regex' must be text")))?;
-            Some(
-                regex_lite::Regex::new(pattern)
-                    .map_err(|e| bad(line, format!("column '{name}': bad regex: {}", lakeline(&e.to_string()))))?,
-            )
+            Some(regex_lite::Regex::new(pattern).map_err(|e| {
+                bad(
+                    line,
+                    format!("column '{name}': bad regex: {}", lakeline(&e.to_string())),
+                )
+            })?)
         }
     };
     Ok(ColumnRule {
         name: name.to_string(),
         required: m.get("required").and_then(Value::as_bool).unwrap_or(false),
         null_tokens: text_list("null_tokens")?.unwrap_or_else(|| default_nulls.to_vec()),
-        trim: m.get("trim").and_then(Value::as_bool).unwrap_or(default_trim),
+        trim: m
+            .get("trim")
+            .and_then(Value::as_bool)
+            .unwrap_or(default_trim),
         case,
         allowed: text_list("allowed")?,
         min,
@@ -454,7 +557,11 @@ impl Lines<'_> {
                 continue;
             }
             let bare = trimmed.trim_start_matches(['"', '\'']);
-            if bare.starts_with(key) && bare[key.len()..].trim_start_matches(['"', '\'']).starts_with(':') {
+            if bare.starts_with(key)
+                && bare[key.len()..]
+                    .trim_start_matches(['"', '\''])
+                    .starts_with(':')
+            {
                 return Some(i + 1);
             }
         }
@@ -484,8 +591,16 @@ columns:
         let c = Contract::parse(GOOD, "c.yaml").unwrap();
         assert_eq!(c.columns.len(), 5);
         assert_eq!(c.unknown_columns, UnknownColumns::Drop);
-        assert_eq!(c.rename.get("lotsize").map(String::as_str), Some("lot_size"));
-        assert_eq!(c.dedup, Some(Dedup { keys: vec!["id".into()] }));
+        assert_eq!(
+            c.rename.get("lotsize").map(String::as_str),
+            Some("lot_size")
+        );
+        assert_eq!(
+            c.dedup,
+            Some(Dedup {
+                keys: vec!["id".into()]
+            })
+        );
         let id = c.column("id").unwrap();
         assert!(id.required && id.trim);
         assert_eq!(id.null_tokens.len(), DEFAULT_NULL_TOKENS.len());
@@ -496,14 +611,38 @@ columns:
     #[test]
     fn bad_contracts_name_file_line_and_field() {
         let cases = [
-            (GOOD.replace("lot_size: int", "lot_size: money"), "c.yaml line 11: column 'lot_size': unknown type 'money'"),
-            (GOOD.replace("'^H[0-9]+$'", "'^H[0-9+$'"), "c.yaml line 7: column 'id': bad regex"),
-            (GOOD.replace("  lot_size: int", "  price: int"), "c.yaml line 11: column 'price' is declared twice"),
-            (GOOD.replace("min: 0, max: 1e9", "min: 10, max: 1"), "c.yaml line 8: column 'price': min is above max"),
-            (GOOD.replace("unknown_columns: drop", "unknown_columns: maybe"), "c.yaml line 2: unknown_columns 'maybe'"),
-            (GOOD.replace("keys: [id]", "keys: [nope]"), "c.yaml line 5: dedup key 'nope' is not a contract column"),
-            (GOOD.replace("case: lower", "kase: lower"), "c.yaml line 9: column 'kind': unknown key 'kase'"),
-            (GOOD.replace("dataset: houses", "datset: houses"), "c.yaml line 1: unknown key 'datset'"),
+            (
+                GOOD.replace("lot_size: int", "lot_size: money"),
+                "c.yaml line 11: column 'lot_size': unknown type 'money'",
+            ),
+            (
+                GOOD.replace("'^H[0-9]+$'", "'^H[0-9+$'"),
+                "c.yaml line 7: column 'id': bad regex",
+            ),
+            (
+                GOOD.replace("  lot_size: int", "  price: int"),
+                "c.yaml line 7: columns: duplicate entry with key \"price\"",
+            ),
+            (
+                GOOD.replace("min: 0, max: 1e9", "min: 10, max: 1"),
+                "c.yaml line 8: column 'price': min is above max",
+            ),
+            (
+                GOOD.replace("unknown_columns: drop", "unknown_columns: maybe"),
+                "c.yaml line 2: unknown_columns 'maybe'",
+            ),
+            (
+                GOOD.replace("keys: [id]", "keys: [nope]"),
+                "c.yaml line 5: dedup key 'nope' is not a contract column",
+            ),
+            (
+                GOOD.replace("case: lower", "kase: lower"),
+                "c.yaml line 9: column 'kind': unknown key 'kase'",
+            ),
+            (
+                GOOD.replace("dataset: houses", "datset: houses"),
+                "c.yaml line 1: unknown key 'datset'",
+            ),
             ("columns: [\n".to_string(), "c.yaml line"),
         ];
         for (text, want) in cases {
@@ -514,7 +653,9 @@ columns:
 
     #[test]
     fn duplicate_yaml_keys_are_refused() {
-        let err = Contract::parse("columns:\n  a: int\n  a: float\n", "c.yaml").unwrap_err().to_string();
+        let err = Contract::parse("columns:\n  a: int\n  a: float\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("c.yaml line"), "{err}");
     }
 }

@@ -329,7 +329,9 @@ fn parse_each<T>(
         .collect()
 }
 
-fn parse_timestamp(v: &str, format: Option<&str>) -> Option<i64> {
+/// Microseconds since the epoch (UTC) of a timestamp: with `format` (chrono syntax; a naive
+/// time is UTC), else RFC 3339 or `YYYY-MM-DD HH:MM:SS[.f]` / `YYYY-MM-DDTHH:MM:SS[.f]` as UTC.
+pub fn parse_timestamp(v: &str, format: Option<&str>) -> Option<i64> {
     if let Some(f) = format {
         if let Ok(dt) = chrono::DateTime::parse_from_str(v, f) {
             return Some(dt.timestamp_micros());

@@ -446,12 +446,13 @@ impl PartWriter {
 /// (a bounded channel of two keeps memory flat). Returns the parts written, or the first error
 /// with the names of the parts started (for cleanup). A writer error wins: it explains a producer
 /// that stopped because the channel closed.
-pub fn write_with<F>(
+pub fn write_with<F, E>(
     mut writer: PartWriter,
     produce: F,
-) -> std::result::Result<Vec<DataFile>, (Error, Vec<String>)>
+) -> std::result::Result<Vec<DataFile>, (E, Vec<String>)>
 where
-    F: FnOnce(&SyncSender<RecordBatch>) -> Result<()>,
+    F: FnOnce(&SyncSender<RecordBatch>) -> std::result::Result<(), E>,
+    E: From<Error>,
 {
     let (tx, rx) = sync_channel::<RecordBatch>(2);
     let (produced, written) = std::thread::scope(|scope| {
@@ -474,10 +475,13 @@ where
         (produced, written)
     });
     let started = writer.started();
-    if let Err(e) = written.and(produced) {
+    if let Err(e) = written {
+        return Err((e.into(), started));
+    }
+    if let Err(e) = produced {
         return Err((e, started));
     }
-    writer.finish().map_err(|e| (e, started))
+    writer.finish().map_err(|e| (e.into(), started))
 }
 
 /// How many Parquet leaf columns an Arrow field becomes.
