@@ -14,8 +14,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use medallion_lake::ingest::{ImportOutcome, ImportProgress};
-use medallion_lake::{Error, Layer};
+use medallion_lake::{Classified, Error, Layer};
+use medallion_quality::refine::RefineOutcome;
 use medallion_steps::import::ImportArgs;
+use medallion_steps::refine::RefineArgs;
 
 /// Medallion: blob uploads to governed, versioned data and models on Argo Workflows.
 #[derive(Parser)]
@@ -27,7 +29,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the main job on bundled data: import the sample house sales into a local lake
+    /// Run the main job on bundled data: import the sample house sales into a local lake (bronze)
+    /// and refine them under the houses contract (silver)
     Demo {
         /// Lake root
         #[arg(long, env = "MEDALLION_LAKE", default_value = "./lake")]
@@ -35,11 +38,19 @@ enum Command {
         /// Source file (default: the bundled GloboRealty sample)
         #[arg(long, default_value = "examples/data/houses.csv")]
         source: String,
+        /// Data contract for the silver step
+        #[arg(long, default_value = "examples/contracts/houses.yaml")]
+        contract: String,
     },
     /// Import a file into a new bronze version (as the medallion-import step does), with progress
     Import {
         #[command(flatten)]
         args: ImportArgs,
+    },
+    /// Refine a bronze version into silver under a data contract (as the medallion-refine step does)
+    Refine {
+        #[command(flatten)]
+        args: RefineArgs,
     },
     /// See what a lake holds
     Lake {
@@ -111,7 +122,14 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let code = e.downcast_ref::<Error>().map_or(1, Error::exit_code);
+            let code = match (
+                e.downcast_ref::<Error>(),
+                e.downcast_ref::<medallion_quality::Error>(),
+            ) {
+                (Some(l), _) => l.exit_code(),
+                (None, Some(q)) => q.class().exit_code(),
+                _ => 1,
+            };
             eprintln!("medallion: error: {e:#}");
             ExitCode::from(code)
         }
@@ -121,7 +139,11 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = medallion_steps::runtime()?;
     match cli.command {
-        Command::Demo { lake, source } => {
+        Command::Demo {
+            lake,
+            source,
+            contract,
+        } => {
             let outputs = std::env::temp_dir().join("medallion-demo-outputs");
             let args = ImportArgs::from_flags([
                 "--lake".as_ref(),
@@ -135,6 +157,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ])?;
             let outcome = import_with_progress(&runtime, &args)?;
             print_outcome(&outcome);
+            let refine_args = RefineArgs {
+                lake: lake.clone(),
+                dataset: "houses".into(),
+                version: outcome.manifest.version,
+                contract: contract.into(),
+                outputs_dir: outputs,
+            };
+            let refined = runtime.block_on(medallion_steps::refine::run(&refine_args))?;
+            print_refined(&refined);
             println!();
             runtime.block_on(lake_view::list(&lake, None, None))?;
             println!(
@@ -144,6 +175,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import { args } => {
             let outcome = import_with_progress(&runtime, &args)?;
             print_outcome(&outcome);
+        }
+        Command::Refine { args } => {
+            let refined = runtime.block_on(medallion_steps::refine::run(&args))?;
+            print_refined(&refined);
         }
         Command::Lake { command } => match command {
             LakeCommand::List {
@@ -230,6 +265,19 @@ fn import_with_progress(
     bar.finish_and_clear();
     let _ = watcher.join();
     Ok(result?)
+}
+
+fn print_refined(r: &RefineOutcome) {
+    let m = &r.manifest;
+    let verb = if r.created {
+        "created"
+    } else {
+        "already refined as"
+    };
+    println!(
+        "{verb} silver {} v{}: {} rows, {} rejected, {} duplicates ({})",
+        m.dataset, m.version, m.rows, r.rejected, r.duplicates, r.uri
+    );
 }
 
 fn print_outcome(outcome: &ImportOutcome) {

@@ -376,20 +376,39 @@ fn demo_runs_the_main_job_on_bundled_data() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     let src = repo().join("examples/data/houses.csv");
-    let run = medallion(
-        &[
-            "demo",
-            "--lake",
-            lake.to_str().unwrap(),
-            "--source",
-            src.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let contract = repo().join("examples/contracts/houses.yaml");
+    let args = [
+        "demo",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--source",
+        src.to_str().unwrap(),
+        "--contract",
+        contract.to_str().unwrap(),
+    ];
+    let run = medallion(&args, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stdout.contains("created houses v1: 546 rows"),
         "{}",
         run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("created silver houses v1: 546 rows, 0 rejected, 0 duplicates"),
+        "{}",
+        run.stdout
+    );
+    // A second run finds both versions in place.
+    let again = medallion(&args, &[]);
+    assert!(
+        again.stdout.contains("already imported as houses v1"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again.stdout.contains("already refined as silver houses v1"),
+        "{}",
+        again.stdout
     );
 }
