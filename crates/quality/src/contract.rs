@@ -101,7 +101,7 @@ pub struct ColumnRule {
     pub allowed: Option<Vec<String>>,
     pub min: Option<Bound>,
     pub max: Option<Bound>,
-    pub regex: Option<regex_lite::Regex>,
+    pub regex: Option<regex::Regex>,
 }
 
 /// Deduplication on key columns (the first row of each key is kept).
@@ -503,7 +503,7 @@ fn column_rule(
             let pattern = v
                 .as_str()
                 .ok_or_else(|| bad(line, format!("column '{name}': 'regex' must be text")))?;
-            Some(regex_lite::Regex::new(pattern).map_err(|e| {
+            Some(regex::Regex::new(pattern).map_err(|e| {
                 bad(
                     line,
                     format!("column '{name}': bad regex: {}", lakeline(&e.to_string())),

@@ -206,10 +206,13 @@ pub fn convert(
     rejections: &mut Vec<Rejection>,
 ) -> ArrayRef {
     let mut out = Values::new(&rule.ty, rows);
+    let longest_null = rule.null_tokens.iter().map(String::len).max().unwrap_or(0);
     for i in 0..rows {
         let raw = source.and_then(|a| text_at(a, i));
         let text = raw.as_deref().map(|t| if rule.trim { t.trim() } else { t });
-        let Some(text) = text.filter(|t| !rule.null_tokens.iter().any(|n| n == t)) else {
+        let is_null_token =
+            |t: &str| t.len() <= longest_null && rule.null_tokens.iter().any(|n| n == t);
+        let Some(text) = text.filter(|t| !is_null_token(t)) else {
             if rule.required {
                 rejections.push(reject(
                     rule,
@@ -222,10 +225,19 @@ pub fn convert(
             out.push_null();
             continue;
         };
+        // Folding allocates only when the text actually changes.
         let folded: Cow<str> = match rule.case {
-            Some(Case::Lower) => Cow::Owned(text.to_lowercase()),
-            Some(Case::Upper) => Cow::Owned(text.to_uppercase()),
-            None => Cow::Borrowed(text),
+            Some(Case::Lower)
+                if text.bytes().any(|b| b.is_ascii_uppercase()) || !text.is_ascii() =>
+            {
+                Cow::Owned(text.to_lowercase())
+            }
+            Some(Case::Upper)
+                if text.bytes().any(|b| b.is_ascii_lowercase()) || !text.is_ascii() =>
+            {
+                Cow::Owned(text.to_uppercase())
+            }
+            _ => Cow::Borrowed(text),
         };
         match check(rule, &folded, &mut out) {
             Ok(()) => {}
