@@ -16,6 +16,7 @@ use medallion_lake::{Classified, Error, ErrorClass};
 use serde_json::Value;
 
 pub mod import;
+pub mod profile;
 pub mod refine;
 
 /// JSON logs to stderr; `RUST_LOG` filters (default `info`).
@@ -51,6 +52,11 @@ impl StepOutputs {
     /// atomically (temp file + rename) so Argo never reads half a value, then prints the JSON
     /// summary line on stdout.
     pub fn emit(&self, dir: &Path) -> Result<(), Error> {
+        self.emit_quiet(dir, &[])
+    }
+
+    /// Like [`Self::emit`], leaving the `large` outputs (whole documents) out of the stdout line.
+    pub fn emit_quiet(&self, dir: &Path, large: &[&str]) -> Result<(), Error> {
         std::fs::create_dir_all(dir).map_err(|e| io_error("create outputs dir", dir, &e))?;
         for (name, value) in &self.values {
             let text = match value {
@@ -62,10 +68,12 @@ impl StepOutputs {
             std::fs::write(&tmp, text).map_err(|e| io_error("write output", &tmp, &e))?;
             std::fs::rename(&tmp, &path).map_err(|e| io_error("write output", &path, &e))?;
         }
-        println!(
-            "{}",
-            serde_json::to_string(&self.values).unwrap_or_default()
-        );
+        let summary: BTreeMap<&String, &Value> = self
+            .values
+            .iter()
+            .filter(|(k, _)| !large.contains(&k.as_str()))
+            .collect();
+        println!("{}", serde_json::to_string(&summary).unwrap_or_default());
         Ok(())
     }
 }

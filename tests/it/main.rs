@@ -10,4 +10,5 @@ mod azure;
 mod bad_inputs;
 mod concurrency;
 mod import_local;
+mod profile;
 mod refine;

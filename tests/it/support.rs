@@ -129,8 +129,17 @@ pub fn import_concurrently(n: usize, lake: &str, args: &[&str], env: &[(&str, &s
 
 /// `medallion-refine` with these arguments plus `--lake` and a fresh `--outputs-dir`.
 pub fn refine(lake: &str, args: &[&str]) -> StepRun {
+    step("medallion-refine", lake, args, &[])
+}
+
+/// A step binary with these arguments plus `--lake` and a fresh `--outputs-dir`.
+pub fn step(binary: &str, lake: &str, args: &[&str], env: &[(&str, &str)]) -> StepRun {
     let outputs = tempfile::tempdir().expect("outputs dir");
-    let output = Command::new(bin("medallion-refine"))
+    let mut cmd = Command::new(bin(binary));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let output = cmd
         .arg("--lake")
         .arg(lake)
         .arg("--outputs-dir")
@@ -138,7 +147,7 @@ pub fn refine(lake: &str, args: &[&str]) -> StepRun {
         .args(args)
         .env_remove("MEDALLION_LAKE")
         .output()
-        .expect("run medallion-refine");
+        .unwrap_or_else(|e| panic!("run {binary}: {e}"));
     collect(output, outputs.path())
 }
 

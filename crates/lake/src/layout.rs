@@ -142,6 +142,11 @@ pub fn quarantine_dir(layer: Layer, dataset: &DatasetName, version: u64) -> Stri
     format!("quarantine/{layer}/{dataset}/v{version}")
 }
 
+/// `profiles/<layer>/<dataset>/v<N>` (profile.json and report.html of a version)
+pub fn profile_dir(layer: Layer, dataset: &DatasetName, version: u64) -> String {
+    format!("profiles/{layer}/{dataset}/v{version}")
+}
+
 /// `<layer>/<dataset>/_sources/<key>.json`
 pub fn source_index_path(layer: Layer, dataset: &DatasetName, key: &str) -> String {
     format!("{layer}/{dataset}/_sources/{key}.json")

@@ -11,6 +11,7 @@ use arrow_schema::SchemaRef;
 use bytes::Bytes;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectStore};
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::errors::ParquetError;
 use parquet::file::reader::{ChunkReader, Length};
@@ -141,8 +142,24 @@ pub fn open_reader<R: ChunkReader + 'static>(
     batch_rows: usize,
     url: &str,
 ) -> Result<(ParquetRecordBatchReader, SchemaRef)> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| classify(e, url))?;
+    open_projected(file, batch_rows, url, None)
+}
+
+/// Like [`open_reader`], reading only the given top-level columns (the schema returned is the
+/// file's whole schema; batches hold the chosen columns, in file order).
+pub fn open_projected<R: ChunkReader + 'static>(
+    file: R,
+    batch_rows: usize,
+    url: &str,
+    columns: Option<&[usize]>,
+) -> Result<(ParquetRecordBatchReader, SchemaRef)> {
+    let mut builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| classify(e, url))?;
     let schema = builder.schema().clone();
+    if let Some(cols) = columns {
+        let mask = ProjectionMask::roots(builder.parquet_schema(), cols.iter().copied());
+        builder = builder.with_projection(mask);
+    }
     let reader = builder
         .with_batch_size(batch_rows)
         .build()
@@ -160,6 +177,7 @@ pub struct VersionReader {
     next_file: usize,
     current: Option<ParquetRecordBatchReader>,
     schema: Option<SchemaRef>,
+    columns: Option<Vec<usize>>,
 }
 
 impl VersionReader {
@@ -177,7 +195,14 @@ impl VersionReader {
             next_file: 0,
             current: None,
             schema: None,
+            columns: None,
         }
+    }
+
+    /// Reads only these top-level columns (indices in the version's schema, ascending).
+    pub fn with_columns(mut self, columns: Vec<usize>) -> VersionReader {
+        self.columns = Some(columns);
+        self
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -214,7 +239,7 @@ impl VersionReader {
             Some(dir) => {
                 let local = dir.join(&rel);
                 let f = File::open(&local).map_err(|e| Error::local_io("read", &local, &e))?;
-                open_reader(f, self.batch_rows, &url)?
+                open_projected(f, self.batch_rows, &url, self.columns.as_deref())?
             }
             None => {
                 let remote = RemoteFile::new(
@@ -224,7 +249,7 @@ impl VersionReader {
                     file.bytes,
                     None,
                 );
-                open_reader(remote, self.batch_rows, &url)?
+                open_projected(remote, self.batch_rows, &url, self.columns.as_deref())?
             }
         };
         self.schema.get_or_insert(schema);

@@ -22,6 +22,7 @@
 pub mod contract;
 pub mod convert;
 pub mod error;
+pub mod profile;
 pub mod refine;
 
 pub use error::{Error, Result};
