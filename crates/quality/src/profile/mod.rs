@@ -16,14 +16,13 @@ pub mod report;
 pub mod stats;
 
 use std::collections::BTreeMap;
-use std::hash::RandomState;
 
+use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
     Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
-use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, Schema};
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
@@ -223,15 +222,16 @@ pub fn profile_version(
     reference: Option<&Profile>,
     drift_threshold: f64,
 ) -> Result<Profile> {
-    let hasher = RandomState::new();
+    // Fixed seeds: the same data gives the same distinct estimates on every run.
+    let hasher = ahash::RandomState::with_seeds(0x5151, 0x6d65_6461, 0x6c6c_696f, 0x6e21);
     // Tuning (and testing) knob: how many numbers a column buffers before quantiles take passes.
     let buffer_cap = std::env::var("MEDALLION_PROFILE_BUFFER_VALUES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(BUFFER_VALUES);
-    let mut reader = VersionReader::new(lake.clone(), manifest.clone(), handle.clone(), BATCH_ROWS);
-    let schema = reader.schema()?;
-    let mut accs: Vec<Acc> = schema
+    let schema =
+        VersionReader::new(lake.clone(), manifest.clone(), handle.clone(), BATCH_ROWS).schema()?;
+    let accs: Vec<Acc> = schema
         .fields()
         .iter()
         .map(|f| match kind_of(f.data_type()) {
@@ -254,15 +254,44 @@ pub fn profile_version(
             _ => Acc::Other,
         })
         .collect();
-    let mut nulls = vec![0u64; schema.fields().len()];
-    let mut violations: Vec<BTreeMap<String, u64>> = vec![BTreeMap::new(); schema.fields().len()];
-    let mut rows = 0u64;
-    while let Some(batch) = reader.next_batch()? {
-        rows += batch.num_rows() as u64;
-        first_pass(&batch, &mut accs, &mut nulls, &hasher, buffer_cap);
-        if let Some(c) = contract {
-            count_violations(&batch, &schema, c, &mut violations);
-        }
+    // The first pass runs on two threads, each reading (and decoding) its own half of the columns.
+    let mut scans: Vec<ColumnScan> = accs
+        .into_iter()
+        .enumerate()
+        .map(|(index, acc)| ColumnScan {
+            index,
+            acc,
+            nulls: 0,
+            violations: BTreeMap::new(),
+        })
+        .collect();
+    let (mut a, mut b) = split_by_cost(&mut scans);
+    let scan = |group: &mut Vec<&mut ColumnScan>| {
+        scan_columns(
+            lake, manifest, handle, group, contract, &schema, &hasher, buffer_cap,
+        )
+    };
+    let (rows_a, rows_b) = std::thread::scope(|s| {
+        let other = std::thread::Builder::new()
+            .name("medallion-profile".into())
+            .spawn_scoped(s, || scan(&mut b));
+        let mine = scan(&mut a);
+        let theirs = match other {
+            Ok(h) => h.join().unwrap_or_else(|_| {
+                Err(medallion_lake::Error::internal("profile", "a scan thread panicked").into())
+            }),
+            Err(e) => Err(medallion_lake::Error::internal("start a profile thread", e).into()),
+        };
+        (mine, theirs)
+    });
+    let rows = rows_a?.max(rows_b?);
+    let mut nulls = vec![0u64; scans.len()];
+    let mut violations: Vec<BTreeMap<String, u64>> = vec![BTreeMap::new(); scans.len()];
+    let mut accs = Vec::with_capacity(scans.len());
+    for sc in scans {
+        nulls[sc.index] = sc.nulls;
+        violations[sc.index] = sc.violations;
+        accs.push(sc.acc);
     }
 
     // Quantiles: exact from the buffer, or in extra passes for the columns that outgrew it.
@@ -476,22 +505,88 @@ fn time_values(a: &dyn Array) -> Vec<Option<i64>> {
     }
 }
 
-fn first_pass(
-    batch: &RecordBatch,
-    accs: &mut [Acc],
-    nulls: &mut [u64],
-    hasher: &RandomState,
+/// First-pass state of one column.
+struct ColumnScan {
+    index: usize,
+    acc: Acc,
+    nulls: u64,
+    violations: BTreeMap<String, u64>,
+}
+
+/// Splits the columns into two groups of about equal work (text costs most).
+fn split_by_cost(scans: &mut [ColumnScan]) -> (Vec<&mut ColumnScan>, Vec<&mut ColumnScan>) {
+    let cost = |a: &Acc| match a {
+        Acc::Text { .. } => 4,
+        Acc::Number { .. } | Acc::Time { .. } => 2,
+        Acc::Bool { .. } | Acc::Other => 1,
+    };
+    let mut order: Vec<&mut ColumnScan> = scans.iter_mut().collect();
+    order.sort_by_key(|s| std::cmp::Reverse(cost(&s.acc)));
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let (mut load_a, mut load_b) = (0, 0);
+    for s in order {
+        if load_a <= load_b {
+            load_a += cost(&s.acc);
+            a.push(s);
+        } else {
+            load_b += cost(&s.acc);
+            b.push(s);
+        }
+    }
+    a.sort_by_key(|s| s.index);
+    b.sort_by_key(|s| s.index);
+    (a, b)
+}
+
+/// Reads the group's columns once and feeds every accumulator; returns the row count.
+#[allow(clippy::too_many_arguments)]
+fn scan_columns(
+    lake: &StoreLocation,
+    manifest: &Manifest,
+    handle: &Handle,
+    group: &mut [&mut ColumnScan],
+    contract: Option<&Contract>,
+    schema: &Schema,
+    hasher: &ahash::RandomState,
     buffer_cap: usize,
-) {
-    for (i, acc) in accs.iter_mut().enumerate() {
-        let col = batch.column(i);
-        nulls[i] += col.null_count() as u64;
+) -> Result<u64> {
+    if group.is_empty() {
+        return Ok(0);
+    }
+    let columns: Vec<usize> = group.iter().map(|s| s.index).collect();
+    let rules: Vec<Option<&crate::contract::ColumnRule>> = group
+        .iter()
+        .map(|s| contract.and_then(|c| c.column(schema.field(s.index).name())))
+        .collect();
+    let mut reader = VersionReader::new(lake.clone(), manifest.clone(), handle.clone(), BATCH_ROWS)
+        .with_columns(columns);
+    let mut rows = 0u64;
+    while let Some(batch) = reader.next_batch()? {
+        rows += batch.num_rows() as u64;
+        for (k, scan) in group.iter_mut().enumerate() {
+            let col = batch.column(k);
+            scan.nulls += col.null_count() as u64;
+            column_pass(col.as_ref(), &mut scan.acc, hasher, buffer_cap);
+            if let Some(rule) = rules[k] {
+                let mut rejections = Vec::new();
+                convert::convert(rule, Some(col.as_ref()), batch.num_rows(), &mut rejections);
+                for r in rejections {
+                    *scan.violations.entry(r.rule.to_string()).or_default() += 1;
+                }
+            }
+        }
+    }
+    Ok(rows)
+}
+
+fn column_pass(col: &dyn Array, acc: &mut Acc, hasher: &ahash::RandomState, buffer_cap: usize) {
+    {
         match acc {
             Acc::Number {
                 moments,
                 distinct,
                 buffer,
-            } => numbers(col.as_ref(), |x| {
+            } => numbers(col, |x| {
                 moments.push(x);
                 // -0.0 and 0.0 are one value.
                 distinct.push(hash64(
@@ -512,10 +607,15 @@ fn first_pass(
                 lengths,
             } => {
                 for j in 0..col.len() {
-                    if let Some(v) = convert::text_at(col.as_ref(), j) {
+                    if let Some(v) = convert::text_at(col, j) {
                         top.push(&v);
                         distinct.push(hash64(hasher, v.as_ref()));
-                        lengths.push(v.chars().count() as f64);
+                        let chars = if v.is_ascii() {
+                            v.len()
+                        } else {
+                            v.chars().count()
+                        };
+                        lengths.push(chars as f64);
                     }
                 }
             }
@@ -528,37 +628,13 @@ fn first_pass(
                 }
             }
             Acc::Time { min, max, distinct } => {
-                for v in time_values(col.as_ref()).into_iter().flatten() {
+                for v in time_values(col).into_iter().flatten() {
                     *min = Some(min.map_or(v, |m| m.min(v)));
                     *max = Some(max.map_or(v, |m| m.max(v)));
                     distinct.push(hash64(hasher, &v));
                 }
             }
             Acc::Other => {}
-        }
-    }
-}
-
-/// Re-checks the contract's rules on a batch (typed silver values read as text).
-fn count_violations(
-    batch: &RecordBatch,
-    schema: &Schema,
-    contract: &Contract,
-    out: &mut [BTreeMap<String, u64>],
-) {
-    for rule in &contract.columns {
-        let Ok(i) = schema.index_of(&rule.name) else {
-            continue;
-        };
-        let mut rejections = Vec::new();
-        convert::convert(
-            rule,
-            Some(batch.column(i).as_ref()),
-            batch.num_rows(),
-            &mut rejections,
-        );
-        for r in rejections {
-            *out[i].entry(r.rule.to_string()).or_default() += 1;
         }
     }
 }
@@ -653,75 +729,92 @@ fn quantiles_in_passes(
             h.push(x)
         }
     })?;
-    let mut out = BTreeMap::new();
-    for &i in cols {
-        let Some(h) = hist.get(&i) else { continue };
+    // Per column: values found per rank, and the ranks still open as
+    // (column, rank, the value range that holds it, how many values it holds).
+    let mut values_at: BTreeMap<usize, BTreeMap<u64, f64>> = BTreeMap::new();
+    let mut open: Vec<(usize, u64, f64, f64, u64)> = Vec::new();
+    for (&i, h) in &hist {
         let n: u64 = h.counts.iter().sum();
-        let mut values_at: BTreeMap<u64, f64> = BTreeMap::new();
-        // Ranks still open: (rank, the value range that holds it, how many values it holds).
-        let mut open: Vec<(u64, f64, f64, u64)> = Vec::new();
+        let found = values_at.entry(i).or_default();
         for &q in &QUANTILES {
             for r in ranks_for(n, q) {
-                if values_at.contains_key(&r) || open.iter().any(|o| o.0 == r) {
+                if found.contains_key(&r) || open.iter().any(|o| o.0 == i && o.1 == r) {
                     continue;
                 }
                 if let Some((b, _)) = h.locate(r) {
                     if h.mins[b] == h.maxs[b] {
-                        values_at.insert(r, h.mins[b]);
+                        found.insert(r, h.mins[b]);
                     } else {
-                        open.push((r, h.mins[b], h.maxs[b], h.counts[b]));
+                        open.push((i, r, h.mins[b], h.maxs[b], h.counts[b]));
                     }
                 }
             }
         }
-        // Narrow each open range until it is small enough to collect, then collect and sort.
-        for _ in 0..4 {
-            if open.is_empty() {
-                break;
-            }
-            let mut below: Vec<u64> = vec![0; open.len()];
-            let mut inside: Vec<Vec<f64>> = vec![Vec::new(); open.len()];
-            let mut sub: Vec<FineHistogram> = open
-                .iter()
-                .map(|&(_, lo, hi, _)| FineHistogram::new(lo, hi, FINE_BINS))
-                .collect();
-            read(&[i], &mut |_, x| {
-                for (k, &(_, lo, hi, size)) in open.iter().enumerate() {
-                    if x < lo {
-                        below[k] += 1;
-                    } else if x <= hi {
-                        if size <= COLLECT_CAP {
-                            inside[k].push(x);
-                        } else {
-                            sub[k].push(x);
-                        }
-                    }
-                }
-            })?;
-            let mut still = Vec::new();
-            for (k, &(r, _, _, size)) in open.iter().enumerate() {
-                let local = r - below[k];
-                if size <= COLLECT_CAP {
-                    let v = &mut inside[k];
-                    v.sort_by(f64::total_cmp);
-                    if let Some(&x) = v.get(local as usize) {
-                        values_at.insert(r, x);
-                    }
-                } else if let Some((b, _)) = sub[k].locate(local) {
-                    if sub[k].mins[b] == sub[k].maxs[b] {
-                        values_at.insert(r, sub[k].mins[b]);
-                    } else {
-                        still.push((r, sub[k].mins[b], sub[k].maxs[b], sub[k].counts[b]));
-                    }
-                }
-            }
-            open = still;
+    }
+    // Narrow the open ranges of every column in one read per round, collect and sort the small ones.
+    for _ in 0..4 {
+        if open.is_empty() {
+            break;
         }
+        let projection: Vec<usize> = {
+            let mut p: Vec<usize> = open.iter().map(|o| o.0).collect();
+            p.sort_unstable();
+            p.dedup();
+            p
+        };
+        let mut below: Vec<u64> = vec![0; open.len()];
+        let mut inside: Vec<Vec<f64>> = vec![Vec::new(); open.len()];
+        let mut sub: Vec<FineHistogram> = open
+            .iter()
+            .map(|&(_, _, lo, hi, size)| {
+                FineHistogram::new(lo, hi, if size <= COLLECT_CAP { 1 } else { FINE_BINS })
+            })
+            .collect();
+        read(&projection, &mut |i, x| {
+            for (k, &(c, _, lo, hi, size)) in open.iter().enumerate() {
+                if c != i {
+                    continue;
+                }
+                if x < lo {
+                    below[k] += 1;
+                } else if x <= hi {
+                    if size <= COLLECT_CAP {
+                        inside[k].push(x);
+                    } else {
+                        sub[k].push(x);
+                    }
+                }
+            }
+        })?;
+        let mut still = Vec::new();
+        for (k, &(i, r, _, _, size)) in open.iter().enumerate() {
+            let local = r - below[k];
+            let found = values_at.entry(i).or_default();
+            if size <= COLLECT_CAP {
+                let v = &mut inside[k];
+                v.sort_by(f64::total_cmp);
+                if let Some(&x) = v.get(local as usize) {
+                    found.insert(r, x);
+                }
+            } else if let Some((b, _)) = sub[k].locate(local) {
+                if sub[k].mins[b] == sub[k].maxs[b] {
+                    found.insert(r, sub[k].mins[b]);
+                } else {
+                    still.push((i, r, sub[k].mins[b], sub[k].maxs[b], sub[k].counts[b]));
+                }
+            }
+        }
+        open = still;
+    }
+    let mut out = BTreeMap::new();
+    for (i, h) in hist {
+        let n: u64 = h.counts.iter().sum();
+        let found = values_at.remove(&i).unwrap_or_default();
         let q: Vec<f64> = QUANTILES
             .iter()
-            .map(|&q| interpolate(|r| values_at.get(&r).copied().unwrap_or(f64::NAN), n, q))
+            .map(|&q| interpolate(|r| found.get(&r).copied().unwrap_or(f64::NAN), n, q))
             .collect();
-        out.insert(i, (q, h.clone()));
+        out.insert(i, (q, h));
     }
     Ok(out)
 }

@@ -39,10 +39,30 @@ impl Moments {
     }
 }
 
+/// A hasher for keys that are already good 64-bit hashes: passes them through.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PreHashed(u64);
+
+impl std::hash::Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type PreHashedSet = HashSet<u64, std::hash::BuildHasherDefault<PreHashed>>;
+
 /// Distinct values: exact up to a bound, then HyperLogLog (2^14 registers, ~0.8% error).
 #[derive(Debug, Clone)]
 pub struct Distinct {
-    exact: Option<HashSet<u64>>,
+    exact: Option<PreHashedSet>,
     registers: Vec<u8>,
     bound: usize,
 }
@@ -52,7 +72,7 @@ const HLL_BITS: u32 = 14;
 impl Distinct {
     pub fn new(bound: usize) -> Distinct {
         Distinct {
-            exact: Some(HashSet::new()),
+            exact: Some(PreHashedSet::default()),
             registers: Vec::new(),
             bound,
         }
@@ -112,7 +132,7 @@ impl Distinct {
 /// already counted are ignored (the top list is then approximate).
 #[derive(Debug, Clone)]
 pub struct TopValues {
-    counts: HashMap<String, u64>,
+    counts: HashMap<String, u64, ahash::RandomState>,
     bound: usize,
     pub exact: bool,
 }
@@ -120,7 +140,7 @@ pub struct TopValues {
 impl TopValues {
     pub fn new(bound: usize) -> TopValues {
         TopValues {
-            counts: HashMap::new(),
+            counts: HashMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4)),
             bound,
             exact: true,
         }
@@ -145,13 +165,13 @@ impl TopValues {
         all
     }
 
-    pub fn counts(&self) -> &HashMap<String, u64> {
+    pub fn counts(&self) -> &HashMap<String, u64, ahash::RandomState> {
         &self.counts
     }
 }
 
 /// A stable 64-bit hash for distinct counting.
-pub fn hash64<T: Hash + ?Sized>(state: &std::hash::RandomState, v: &T) -> u64 {
+pub fn hash64<T: Hash + ?Sized>(state: &impl BuildHasher, v: &T) -> u64 {
     state.hash_one(v)
 }
 
