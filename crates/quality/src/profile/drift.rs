@@ -63,12 +63,14 @@ pub fn psi(expected: &[u64], actual: &[u64]) -> f64 {
 }
 
 /// Compares `current` with `reference`. `numeric_counts`: the current values counted in the
-/// reference's decile bins; `text`: the current value counts and non-null totals.
+/// reference's decile bins; `text`: the current value counts and non-null totals; `hash`: how
+/// those counts key their values.
 pub fn compare(
     current: &Profile,
     reference: &Profile,
     numeric_counts: &BTreeMap<String, Vec<u64>>,
     text: &BTreeMap<String, (&TopValues, u64)>,
+    hash: &dyn Fn(&str) -> u64,
     threshold: f64,
 ) -> DriftReport {
     let mut columns = Vec::new();
@@ -92,11 +94,8 @@ pub fn compare(
                 let ref_total = r.count;
                 let mut expected: Vec<u64> = rt.top.iter().map(|(_, c)| *c).collect();
                 expected.push(ref_total.saturating_sub(expected.iter().sum()));
-                let mut actual: Vec<u64> = rt
-                    .top
-                    .iter()
-                    .map(|(v, _)| top.counts().get(v).copied().unwrap_or(0))
-                    .collect();
+                let mut actual: Vec<u64> =
+                    rt.top.iter().map(|(v, _)| top.count_of(hash(v))).collect();
                 actual.push(total.saturating_sub(actual.iter().sum()));
                 Some(psi(&expected, &actual))
             }

@@ -448,11 +448,13 @@ pub fn profile_version(
             .into_iter()
             .map(|(i, c)| (schema.field(i).name().clone(), c))
             .collect();
+        let hash = |v: &str| hash64(&hasher, v);
         profile.drift = Some(drift::compare(
             &profile,
             r,
             &numeric_counts,
             &text_counts,
+            &hash,
             drift_threshold,
         ));
     }
@@ -608,8 +610,9 @@ fn column_pass(col: &dyn Array, acc: &mut Acc, hasher: &ahash::RandomState, buff
             } => {
                 for j in 0..col.len() {
                     if let Some(v) = convert::text_at(col, j) {
-                        top.push(&v);
-                        distinct.push(hash64(hasher, v.as_ref()));
+                        let h = hash64(hasher, v.as_ref());
+                        top.push(h, &v);
+                        distinct.push(h);
                         let chars = if v.is_ascii() {
                             v.len()
                         } else {

@@ -129,10 +129,11 @@ impl Distinct {
 }
 
 /// Value counts: exact while fewer than `bound` distinct values are seen; after that, values not
-/// already counted are ignored (the top list is then approximate).
+/// already counted are ignored (the top list is then approximate). Keyed by the value's 64-bit
+/// hash (the one distinct counting already computed), so a repeated value costs one probe.
 #[derive(Debug, Clone)]
 pub struct TopValues {
-    counts: HashMap<String, u64, ahash::RandomState>,
+    counts: HashMap<u64, (u64, Box<str>), std::hash::BuildHasherDefault<PreHashed>>,
     bound: usize,
     pub exact: bool,
 }
@@ -140,17 +141,18 @@ pub struct TopValues {
 impl TopValues {
     pub fn new(bound: usize) -> TopValues {
         TopValues {
-            counts: HashMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4)),
+            counts: HashMap::default(),
             bound,
             exact: true,
         }
     }
 
-    pub fn push(&mut self, v: &str) {
-        if let Some(c) = self.counts.get_mut(v) {
-            *c += 1;
+    /// Counts `v`, whose hash is `hash`.
+    pub fn push(&mut self, hash: u64, v: &str) {
+        if let Some(c) = self.counts.get_mut(&hash) {
+            c.0 += 1;
         } else if self.counts.len() < self.bound {
-            self.counts.insert(v.to_string(), 1);
+            self.counts.insert(hash, (1, v.into()));
         } else {
             self.exact = false;
         }
@@ -158,15 +160,19 @@ impl TopValues {
 
     /// The `k` most frequent values, most frequent first (ties by value).
     pub fn top(&self, k: usize) -> Vec<(String, u64)> {
-        let mut all: Vec<(String, u64)> =
-            self.counts.iter().map(|(v, c)| (v.clone(), *c)).collect();
-        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let mut all: Vec<(&str, u64)> = self
+            .counts
+            .values()
+            .map(|(c, v)| (v.as_ref(), *c))
+            .collect();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         all.truncate(k);
-        all
+        all.into_iter().map(|(v, c)| (v.to_string(), c)).collect()
     }
 
-    pub fn counts(&self) -> &HashMap<String, u64, ahash::RandomState> {
-        &self.counts
+    /// The count of a value, given its hash.
+    pub fn count_of(&self, hash: u64) -> u64 {
+        self.counts.get(&hash).map_or(0, |c| c.0)
     }
 }
 
