@@ -111,3 +111,31 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
             message: e.to_string(),
         })
 }
+
+/// The whole life of a step binary after argument parsing: JSON logs, the runtime, the work,
+/// the outputs (`large` ones kept out of the stdout line), and the exit code.
+pub fn run_step<T, E, Fut>(
+    step: &str,
+    outputs_dir: &Path,
+    large: &[&str],
+    work: Fut,
+    outputs: impl FnOnce(&T) -> StepOutputs,
+) -> ExitCode
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: Classified + From<Error>,
+{
+    init_logging();
+    let result = runtime()
+        .map_err(E::from)
+        .and_then(|rt| rt.block_on(work))
+        .and_then(|done| {
+            outputs(&done)
+                .emit_quiet(outputs_dir, large)
+                .map_err(E::from)
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => exit_with(step, &e),
+    }
+}

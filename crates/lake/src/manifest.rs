@@ -45,6 +45,48 @@ pub struct Manifest {
     pub details: BTreeMap<String, serde_json::Value>,
 }
 
+impl Manifest {
+    /// The manifest of a new version of `dataset` in `layer`: rows, bytes, schema and content
+    /// hash come from the files; source, parents, quarantine, workflow and details start empty.
+    pub fn new_version(
+        layer: Layer,
+        dataset: &DatasetName,
+        version: u64,
+        schema: &arrow_schema::Schema,
+        files: Vec<DataFile>,
+        producer: Producer,
+        timings: Timings,
+    ) -> Manifest {
+        Manifest {
+            format: MANIFEST_FORMAT,
+            layer,
+            dataset: dataset.clone(),
+            version,
+            created_at: chrono::Utc::now(),
+            rows: files.iter().map(|f| f.rows).sum(),
+            bytes: files.iter().map(|f| f.bytes).sum(),
+            schema: schema
+                .fields()
+                .iter()
+                .map(|f| ColumnSchema {
+                    name: f.name().clone(),
+                    data_type: f.data_type().to_string(),
+                    nullable: f.is_nullable(),
+                })
+                .collect(),
+            content_sha256: content_hash(&files),
+            files,
+            source: None,
+            parents: Vec::new(),
+            quarantine: None,
+            producer,
+            workflow: None,
+            timings,
+            details: BTreeMap::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ColumnSchema {
     pub name: String,

@@ -25,10 +25,7 @@ use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 
 use medallion_lake::ingest::{lineage, writer};
-use medallion_lake::manifest::{
-    ColumnSchema, DataFile, MANIFEST_FORMAT, Producer, QuarantineRecord, Timings, VersionRef,
-    content_hash,
-};
+use medallion_lake::manifest::{DataFile, Producer, QuarantineRecord, Timings, VersionRef};
 use medallion_lake::read::VersionReader;
 use medallion_lake::registry::{Begin, Committed, PendingVersion};
 use medallion_lake::{DatasetName, Layer, Manifest, Registry, SourceIdentity, WorkflowRef};
@@ -291,43 +288,30 @@ pub async fn refine(registry: &Registry, req: RefineRequest) -> Result<RefineOut
     details.insert("rejected_rows".into(), json!(done.rejected_rows));
     details.insert("duplicates".into(), json!(done.duplicates));
     details.insert("rules_broken".into(), json!(done.by_rule));
-    let manifest = Manifest {
-        format: MANIFEST_FORMAT,
-        layer: Layer::Silver,
-        dataset: req.dataset.clone(),
-        version: pending.version,
-        created_at: Utc::now(),
-        rows: done.files.iter().map(|f| f.rows).sum(),
-        bytes: done.files.iter().map(|f| f.bytes).sum(),
-        schema: done
-            .schema
-            .fields()
-            .iter()
-            .map(|f| ColumnSchema {
-                name: f.name().clone(),
-                data_type: f.data_type().to_string(),
-                nullable: f.is_nullable(),
-            })
-            .collect(),
-        content_sha256: content_hash(&done.files),
-        files: done.files,
-        source: Some(identity),
-        parents: vec![VersionRef {
-            layer: Layer::Bronze,
-            dataset: req.dataset.clone(),
-            version: req.version,
-            content_sha256: Some(bronze.content_sha256.clone()),
-        }],
-        quarantine,
-        producer: Producer::current(TOOL),
-        workflow: req.workflow.clone(),
-        timings: Timings {
-            started_at,
-            finished_at: Utc::now(),
-            phases: BTreeMap::from([("refine".to_string(), clock.elapsed().as_secs_f64())]),
-        },
-        details,
+    let timings = Timings {
+        started_at,
+        finished_at: Utc::now(),
+        phases: BTreeMap::from([("refine".to_string(), clock.elapsed().as_secs_f64())]),
     };
+    let mut manifest = Manifest::new_version(
+        Layer::Silver,
+        &req.dataset,
+        pending.version,
+        &done.schema,
+        done.files,
+        Producer::current(TOOL),
+        timings,
+    );
+    manifest.source = Some(identity);
+    manifest.parents = vec![VersionRef {
+        layer: Layer::Bronze,
+        dataset: req.dataset.clone(),
+        version: req.version,
+        content_sha256: Some(bronze.content_sha256.clone()),
+    }];
+    manifest.quarantine = quarantine;
+    manifest.workflow = req.workflow.clone();
+    manifest.details = details;
     let (manifest, created) = match registry.commit(pending, manifest).await? {
         Committed::Created(m) => (*m, true),
         Committed::Existing(m) => (*m, false),

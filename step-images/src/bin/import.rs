@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use medallion_steps::import::{ImportArgs, outputs, run};
-use medallion_steps::{exit_with, init_logging, runtime};
+use medallion_steps::run_step;
 
 /// Import a CSV, JSON lines or Parquet file into a new, versioned bronze Parquet version.
 #[derive(Parser, Debug)]
@@ -19,10 +19,11 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
-    let result = runtime().and_then(|rt| rt.block_on(run(&cli.args, None)));
-    match result.and_then(|outcome| outputs(&outcome).emit(&cli.args.outputs_dir)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => exit_with("medallion-import", &e),
-    }
+    run_step(
+        "medallion-import",
+        &cli.args.outputs_dir,
+        &[],
+        run(&cli.args, None),
+        outputs,
+    )
 }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use medallion_steps::profile::{ProfileArgs, outputs, run};
-use medallion_steps::{exit_with, init_logging, runtime};
+use medallion_steps::run_step;
 
 /// Profile a lake version: column statistics, contract checks, drift against a reference.
 #[derive(Parser, Debug)]
@@ -21,16 +21,11 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
-    let result = runtime()
-        .map_err(medallion_quality::Error::from)
-        .and_then(|rt| rt.block_on(run(&cli.args)))
-        .and_then(|outcome| {
-            Ok(outputs(&outcome)
-                .emit_quiet(&cli.args.outputs_dir, &["profile.json", "report.html"])?)
-        });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => exit_with("medallion-profile", &e),
-    }
+    run_step(
+        "medallion-profile",
+        &cli.args.outputs_dir,
+        &["profile.json", "report.html"],
+        run(&cli.args),
+        outputs,
+    )
 }

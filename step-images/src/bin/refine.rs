@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use medallion_steps::refine::{RefineArgs, outputs, run};
-use medallion_steps::{exit_with, init_logging, runtime};
+use medallion_steps::run_step;
 
 /// Refine a bronze version into a silver version under a data contract.
 #[derive(Parser, Debug)]
@@ -20,13 +20,11 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
-    let result = runtime()
-        .map_err(medallion_quality::Error::from)
-        .and_then(|rt| rt.block_on(run(&cli.args)))
-        .and_then(|outcome| Ok(outputs(&outcome).emit(&cli.args.outputs_dir)?));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => exit_with("medallion-refine", &e),
-    }
+    run_step(
+        "medallion-refine",
+        &cli.args.outputs_dir,
+        &[],
+        run(&cli.args),
+        outputs,
+    )
 }

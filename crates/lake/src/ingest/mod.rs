@@ -31,10 +31,7 @@ use tokio::runtime::Handle;
 
 use crate::error::{Error, Position, Result};
 use crate::layout::{DatasetName, Layer};
-use crate::manifest::{
-    ColumnSchema, DataFile, MANIFEST_FORMAT, Manifest, Producer, QuarantineRecord, Timings,
-    WorkflowRef, content_hash,
-};
+use crate::manifest::{DataFile, Manifest, Producer, QuarantineRecord, Timings, WorkflowRef};
 use crate::registry::{Begin, Committed, PendingVersion, Registry};
 use crate::source::SourceObject;
 use batch::{BadRow, Chunk, StringColumns};
@@ -290,48 +287,33 @@ pub async fn import(registry: &Registry, req: ImportRequest) -> Result<ImportOut
             rows: converted.bad_rows.len() as u64,
         })
     };
-    let manifest = Manifest {
-        format: MANIFEST_FORMAT,
-        layer: Layer::Bronze,
-        dataset: req.dataset.clone(),
-        version: pending.version,
-        created_at: Utc::now(),
-        rows,
-        bytes: converted.files.iter().map(|f| f.bytes).sum(),
-        schema: converted
-            .schema
-            .fields()
-            .iter()
-            .map(|f| ColumnSchema {
-                name: f.name().clone(),
-                data_type: f.data_type().to_string(),
-                nullable: f.is_nullable(),
-            })
-            .collect(),
-        content_sha256: content_hash(&converted.files),
-        files: converted.files,
-        source: Some(identity),
-        parents: Vec::new(),
-        quarantine,
-        producer: Producer::current(TOOL),
-        workflow: req.workflow.clone(),
-        timings: Timings {
-            started_at,
-            finished_at: Utc::now(),
-            phases: phases.clone(),
-        },
-        details: converted.details,
+    let timings = Timings {
+        started_at,
+        finished_at: Utc::now(),
+        phases,
     };
-    let (mut manifest, created) = match registry.commit(pending, manifest).await? {
+    let mut manifest = Manifest::new_version(
+        Layer::Bronze,
+        &req.dataset,
+        pending.version,
+        &converted.schema,
+        converted.files,
+        Producer::current(TOOL),
+        timings,
+    );
+    manifest.source = Some(identity);
+    manifest.quarantine = quarantine;
+    manifest.workflow = req.workflow.clone();
+    manifest.details = converted.details;
+    let (manifest, created) = match registry.commit(pending, manifest).await? {
         Committed::Created(m) => (*m, true),
         Committed::Existing(m) => (*m, false),
     };
-    if created {
-        manifest
-            .timings
-            .phases
-            .insert("commit".to_string(), clock.elapsed().as_secs_f64());
-    }
+    tracing::info!(
+        seconds = clock.elapsed().as_secs_f64(),
+        created,
+        "commit finished"
+    );
     Ok(outcome(registry, manifest, created, source_bytes))
 }
 
