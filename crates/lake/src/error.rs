@@ -119,6 +119,9 @@ pub enum Error {
     #[error("manifest {location} is unreadable: {message}; the lake may have been edited by hand")]
     CorruptManifest { location: String, message: String },
 
+    #[error("{location} is unreadable: {message}; it may have been edited by hand")]
+    CorruptDocument { location: String, message: String },
+
     #[error(
         "{what} {dataset} v{version} does not exist in {lake}; list versions with `medallion lake list`"
     )]
@@ -164,6 +167,7 @@ impl Error {
             | Error::Store { class, .. }
             | Error::Parquet { class, .. } => *class,
             Error::CorruptManifest { .. }
+            | Error::CorruptDocument { .. }
             | Error::CommitContention { .. }
             | Error::Internal { .. } => ErrorClass::Transient,
         }

@@ -152,6 +152,26 @@ pub fn source_index_path(layer: Layer, dataset: &DatasetName, key: &str) -> Stri
     format!("{layer}/{dataset}/_sources/{key}.json")
 }
 
+/// `models/<model>/aliases/<alias>.json` (which version an alias such as `production` names)
+pub fn alias_path(model: &DatasetName, alias: &DatasetName) -> String {
+    format!("models/{model}/aliases/{alias}.json")
+}
+
+/// `models/<model>/v<N>/<file>` (model.json, metrics.json, card.html)
+pub fn model_file(model: &DatasetName, version: u64, file: &str) -> String {
+    format!("{}/{file}", version_dir(Layer::Models, model, version))
+}
+
+/// `approvals/<workflow-uid>/<gate>` (request.json from the gate, decision.json from a person)
+pub fn approval_dir(workflow_uid: &str, gate: &DatasetName) -> String {
+    format!("approvals/{workflow_uid}/{gate}")
+}
+
+/// `releases/<endpoint>/<plan-id>` (plan.json, approval.json, result.json)
+pub fn release_dir(endpoint: &DatasetName, plan_id: &str) -> String {
+    format!("releases/{endpoint}/{plan_id}")
+}
+
 /// Parses a `v<N>` folder name.
 pub fn parse_version_dir(name: &str) -> Option<u64> {
     let digits = name.strip_prefix('v')?;

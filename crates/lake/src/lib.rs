@@ -38,6 +38,7 @@ pub mod ingest;
 pub mod layout;
 pub mod manifest;
 pub mod read;
+pub mod records;
 pub mod redact;
 pub mod registry;
 pub mod sink;

@@ -1,0 +1,14 @@
+//! # medallion-argo
+//!
+//! Typed Argo objects Medallion reads and writes, and nothing else (no I/O):
+//! - [`plugin`]: the executor-plugin protocol (`POST /api/v1/template.execute`): what the agent
+//!   sends, what a plugin answers.
+//! - [`duration`]: Go duration strings (`30s`, `1h30m`) as Argo writes and reads them.
+
+pub mod duration;
+pub mod plugin;
+
+pub use duration::{DurationError, format_go_duration, parse_go_duration};
+pub use plugin::{
+    ExecuteTemplateArgs, ExecuteTemplateReply, NodePhase, NodeResult, Outputs, Parameter,
+};

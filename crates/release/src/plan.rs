@@ -1,0 +1,222 @@
+//! A release plan: the exact changes a release would make, with the metrics that justify it, and
+//! a content hash that binds an approval to exactly this plan.
+//!
+//! Stored as `<lake>/releases/<endpoint>/<plan-id>/plan.json`. The hash is the SHA-256 of the
+//! plan serialized as compact JSON with the `hash` field empty, so anyone can re-check it.
+
+use medallion_lake::{DatasetName, StoreLocation, layout, records};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::models::Metrics;
+
+pub const PLAN_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub format: u32,
+    pub id: String,
+    pub kind: PlanKind,
+    /// The endpoint (model releases) or workspace (infrastructure) this plan changes.
+    pub target: String,
+    pub created_at: String,
+    /// One paragraph a person reads before approving.
+    pub summary: String,
+    pub changes: Vec<Change>,
+    /// Candidate and production metrics for a model release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricComparison>,
+    /// SHA-256 of this plan with `hash` empty (see the module docs).
+    #[serde(default)]
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlanKind {
+    ModelRelease,
+    Infrastructure,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    /// `Deployment/models/house-price` or a Terraform resource address.
+    pub address: String,
+    pub action: Action,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Create,
+    Update,
+    Replace,
+    Delete,
+    NoOp,
+}
+
+impl Action {
+    /// Deletes and replaces lose what exists.
+    pub fn is_destructive(self) -> bool {
+        matches!(self, Action::Replace | Action::Delete)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Replace => "replace",
+            Action::Delete => "delete",
+            Action::NoOp => "no-op",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricComparison {
+    pub model: String,
+    pub candidate_version: u64,
+    pub candidate: Metrics,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production_version: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production: Option<Metrics>,
+}
+
+impl Plan {
+    /// True when any change deletes or replaces something.
+    pub fn destructive(&self) -> bool {
+        self.changes.iter().any(|c| c.action.is_destructive())
+    }
+
+    /// The content hash (hex SHA-256 of the plan with `hash` empty).
+    pub fn content_hash(&self) -> Result<String> {
+        let mut unsigned = self.clone();
+        unsigned.hash.clear();
+        let bytes = serde_json::to_vec(&unsigned)
+            .map_err(|e| Error::invalid("plan", "hash", e.to_string()))?;
+        Ok(hex::encode(Sha256::digest(&bytes)))
+    }
+
+    /// Sets `hash` from the content.
+    pub fn seal(mut self) -> Result<Plan> {
+        self.hash = self.content_hash()?;
+        Ok(self)
+    }
+}
+
+/// Reads `releases/<endpoint>/<plan-id>/plan.json` and checks its hash.
+pub async fn read(lake: &StoreLocation, endpoint: &DatasetName, plan_id: &str) -> Result<Plan> {
+    check_plan_id(plan_id)?;
+    let rel = format!("{}/plan.json", layout::release_dir(endpoint, plan_id));
+    let value: serde_json::Value =
+        records::read_json(lake, &rel)
+            .await?
+            .ok_or_else(|| Error::Missing {
+                what: format!("plan {plan_id} of {endpoint} ({rel})"),
+                lake: lake.url().to_string(),
+                hint: "run medallion-plan first, or check the plan id".into(),
+            })?;
+    let plan: Plan =
+        serde_json::from_value(value).map_err(|e| Error::invalid(&rel, "plan", e.to_string()))?;
+    if plan.format > PLAN_FORMAT {
+        return Err(Error::invalid(
+            &rel,
+            "format",
+            format!(
+                "{} is newer than this build understands ({PLAN_FORMAT}); upgrade medallion",
+                plan.format
+            ),
+        ));
+    }
+    let actual = plan.content_hash()?;
+    if actual != plan.hash {
+        return Err(Error::PlanTampered {
+            location: lake.url_of(&lake.path(&rel)),
+            recorded: plan.hash.clone(),
+            actual,
+        });
+    }
+    Ok(plan)
+}
+
+/// A plan id is 1-64 characters of letters, digits, `-` and `_`.
+pub fn check_plan_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "arguments",
+            "plan",
+            format!("'{id}' is not a plan id (1-64 letters, digits, - or _)"),
+        ))
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn sample(changes: Vec<Change>) -> Plan {
+    Plan {
+        format: PLAN_FORMAT,
+        id: "p-1".into(),
+        kind: PlanKind::ModelRelease,
+        target: "house-price".into(),
+        created_at: "2026-11-23T00:00:00Z".into(),
+        summary: "release v2".into(),
+        changes,
+        metrics: None,
+        hash: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(address: &str, action: Action) -> Change {
+        Change {
+            address: address.into(),
+            action,
+            namespace: None,
+            replicas: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn sealed_plans_read_back_and_tampering_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = StoreLocation::open("lake", dir.path().to_str().unwrap()).unwrap();
+        let plan = sample(vec![change("Deployment/models/hp", Action::Update)])
+            .seal()
+            .unwrap();
+        assert!(!plan.destructive());
+        let endpoint = DatasetName::new("house-price").unwrap();
+        let rel = format!("{}/plan.json", layout::release_dir(&endpoint, "p-1"));
+        records::create_json(&lake, &rel, &plan).await.unwrap();
+        assert_eq!(read(&lake, &endpoint, "p-1").await.unwrap(), plan);
+
+        let mut changed = plan.clone();
+        changed.changes[0].action = Action::Delete;
+        assert!(changed.destructive());
+        std::fs::write(dir.path().join(&rel), serde_json::to_vec(&changed).unwrap()).unwrap();
+        let err = read(&lake, &endpoint, "p-1").await.unwrap_err();
+        assert!(matches!(err, Error::PlanTampered { .. }), "{err}");
+        assert!(read(&lake, &endpoint, "../x").await.is_err());
+        assert!(matches!(
+            read(&lake, &endpoint, "p-2").await.unwrap_err(),
+            Error::Missing { .. }
+        ));
+    }
+}
