@@ -1,8 +1,10 @@
 //! `medallion`: the human CLI. Progress bars and tables for a person at a terminal; the step
 //! binaries (`medallion-<step>`) are what runs in pods.
 
+mod approvals;
 mod generate;
 mod lake_view;
+mod plugin_manifest;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +59,42 @@ enum Command {
         #[command(subcommand)]
         command: LakeCommand,
     },
+    /// Decide a gate waiting for a person (the plugin's `approve` when the policy asks for review),
+    /// or list the waiting gates
+    #[command(group(clap::ArgGroup::new("decision").required(true).args(["grant", "reject", "list"])))]
+    Approve {
+        /// Approve the waiting gate of this workflow (name or uid)
+        #[arg(long, value_name = "WORKFLOW")]
+        grant: Option<String>,
+        /// Reject the waiting gate of this workflow (name or uid)
+        #[arg(long, value_name = "WORKFLOW")]
+        reject: Option<String>,
+        /// List the gates waiting for a decision
+        #[arg(long)]
+        list: bool,
+        /// With --list: also decided and expired ones
+        #[arg(long, requires = "list")]
+        all: bool,
+        /// The gate, when the workflow has more than one waiting
+        #[arg(long)]
+        gate: Option<String>,
+        /// The namespace, when workflows of the same name wait in several
+        #[arg(long)]
+        namespace: Option<String>,
+        /// Who decides (recorded with the decision)
+        #[arg(long, required_unless_present = "list")]
+        by: Option<String>,
+        /// Why (recorded with the decision)
+        #[arg(long, required_unless_present = "list")]
+        reason: Option<String>,
+        #[arg(long, env = "MEDALLION_LAKE", default_value = "./lake")]
+        lake: String,
+    },
+    /// Executor-plugin manifests
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     /// Write a seeded, realistic source CSV (GloboRealty houses or GloboLatte sales)
     Generate {
         kind: generate::Kind,
@@ -68,6 +106,19 @@ enum Command {
         /// Output file ('-' for stdout)
         #[arg(long, short)]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// The ConfigMap `argo executor-plugin build` makes from a plugin.yaml (what the controller reads)
+    Configmap {
+        /// The plugin manifest
+        #[arg(default_value = "executor-plugin/plugin.yaml")]
+        manifest: PathBuf,
+        /// Write here instead of stdout
+        #[arg(long, short)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -128,7 +179,14 @@ fn main() -> ExitCode {
             ) {
                 (Some(l), _) => l.exit_code(),
                 (None, Some(q)) => q.class().exit_code(),
-                _ => 1,
+                _ => match (
+                    e.downcast_ref::<medallion_release::Error>(),
+                    e.downcast_ref::<plugin_manifest::ManifestError>(),
+                ) {
+                    (Some(r), _) => r.class().exit_code(),
+                    (None, Some(_)) => 2,
+                    _ => 1,
+                },
             };
             eprintln!("medallion: error: {e:#}");
             ExitCode::from(code)
@@ -180,6 +238,47 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let refined = runtime.block_on(medallion_steps::refine::run(&args))?;
             print_refined(&refined);
         }
+        Command::Approve {
+            grant,
+            reject,
+            list,
+            all,
+            gate,
+            namespace,
+            by,
+            reason,
+            lake,
+        } => {
+            let decision = match (grant, reject) {
+                (Some(w), _) => Some((w, medallion_release::approval::Verdict::Granted)),
+                (None, Some(w)) => Some((w, medallion_release::approval::Verdict::Rejected)),
+                (None, None) => None,
+            };
+            match decision {
+                Some((workflow, verdict)) if !list => {
+                    runtime.block_on(approvals::decide(approvals::Decide {
+                        lake,
+                        workflow,
+                        verdict,
+                        gate,
+                        namespace,
+                        by: by.unwrap_or_default(),
+                        reason: reason.unwrap_or_default(),
+                    }))?
+                }
+                _ => runtime.block_on(approvals::list(&lake, all))?,
+            }
+        }
+        Command::Plugin { command } => match command {
+            PluginCommand::Configmap { manifest, out } => {
+                let yaml = plugin_manifest::configmap_yaml(&manifest)?;
+                match out {
+                    Some(path) => std::fs::write(&path, yaml)
+                        .with_context(|| format!("cannot write {}", path.display()))?,
+                    None => print!("{yaml}"),
+                }
+            }
+        },
         Command::Lake { command } => match command {
             LakeCommand::List {
                 lake,

@@ -10,5 +10,6 @@ mod azure;
 mod bad_inputs;
 mod concurrency;
 mod import_local;
+mod plugin;
 mod profile;
 mod refine;

@@ -7,38 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{generate, import, py, refine, repo, step};
-
-fn contract(name: &str) -> String {
-    repo()
-        .join("examples/contracts")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-/// Imports and refines a CSV as the next version of `dataset`.
-fn silver(lake: &str, dataset: &str, src: &Path, contract_name: &str) -> String {
-    let imported = import(
-        lake,
-        &["--dataset", dataset, "--source", src.to_str().unwrap()],
-        &[],
-    );
-    assert_eq!(imported.code, 0, "{}", imported.stderr);
-    let refined = refine(
-        lake,
-        &[
-            "--dataset",
-            dataset,
-            "--version",
-            imported.output("version"),
-            "--contract",
-            &contract(contract_name),
-        ],
-    );
-    assert_eq!(refined.code, 0, "{}", refined.stderr);
-    refined.output("version").to_string()
-}
+use crate::support::{contract, generate, py, repo, silver, step};
 
 #[test]
 fn profiles_match_pandas_describe_from_buffers_and_from_passes() {

@@ -5,15 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::{generate, import, py, refine, repo};
-
-fn contract(name: &str) -> String {
-    repo()
-        .join("examples/contracts")
-        .join(name)
-        .display()
-        .to_string()
-}
+use crate::support::{contract, generate, import, py, refine, repo};
 
 fn dump_files(dir: &Path) -> Value {
     let files: Vec<String> = std::fs::read_dir(dir)

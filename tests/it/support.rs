@@ -151,6 +151,37 @@ pub fn step(binary: &str, lake: &str, args: &[&str], env: &[(&str, &str)]) -> St
     collect(output, outputs.path())
 }
 
+pub fn contract(name: &str) -> String {
+    repo()
+        .join("examples/contracts")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Imports and refines a CSV as the next version of `dataset`.
+pub fn silver(lake: &str, dataset: &str, src: &Path, contract_name: &str) -> String {
+    let imported = import(
+        lake,
+        &["--dataset", dataset, "--source", src.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(imported.code, 0, "{}", imported.stderr);
+    let refined = refine(
+        lake,
+        &[
+            "--dataset",
+            dataset,
+            "--version",
+            imported.output("version"),
+            "--contract",
+            &contract(contract_name),
+        ],
+    );
+    assert_eq!(refined.code, 0, "{}", refined.stderr);
+    refined.output("version").to_string()
+}
+
 /// Runs the `medallion` CLI.
 pub fn medallion(args: &[&str], env: &[(&str, &str)]) -> StepRun {
     let mut cmd = Command::new(bin("medallion"));
@@ -347,4 +378,114 @@ pub fn manifests(lake: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// A real `medallion-plugin` on a free loopback port, killed on drop.
+pub struct PluginServer {
+    child: Child,
+    pub port: u16,
+    pub token_file: PathBuf,
+    pub stderr_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl PluginServer {
+    /// Starts the plugin for `lake` with token `token` and extra flags; waits until it listens.
+    pub fn start(lake: &str, token: &str, extra: &[&str]) -> PluginServer {
+        let dir = tempfile::tempdir().expect("plugin dir");
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, token).expect("write token");
+        let stderr_file = dir.path().join("stderr.log");
+        let port = free_port();
+        let child = Command::new(bin("medallion-plugin"))
+            .args(["--port", &port.to_string(), "--lake", lake])
+            .arg("--token-file")
+            .arg(&token_file)
+            .args(extra)
+            .env_remove("MEDALLION_LAKE")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_file).expect("stderr file"))
+            .spawn()
+            .expect("start medallion-plugin");
+        let server = PluginServer {
+            child,
+            port,
+            token_file,
+            stderr_file,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "medallion-plugin did not listen within 10 s: {}",
+                server.logs()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        server
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.stderr_file).unwrap_or_default()
+    }
+
+    /// One HTTP/1.1 request; returns the status and the body.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect plugin");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).expect("send head");
+        // The server may answer (413, 403) before reading a large body and close: ignore that.
+        let _ = stream.write_all(body);
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw);
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let status: u16 = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// `POST /api/v1/template.execute` as the agent sends it, with `token`.
+    pub fn execute(&self, token: Option<&str>, body: &serde_json::Value) -> (u16, String) {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(a) = &auth {
+            headers.push(("Authorization", a.as_str()));
+        }
+        self.request(
+            "POST",
+            "/api/v1/template.execute",
+            &headers,
+            body.to_string().as_bytes(),
+        )
+    }
+}
+
+impl Drop for PluginServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
