@@ -67,8 +67,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         default_requeue: duration("requeue", &args.requeue)?,
         default_approval_timeout: duration("approval-timeout", &args.approval_timeout)?,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
