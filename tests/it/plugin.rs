@@ -617,7 +617,7 @@ fn shipped_manifests_are_generated_and_valid_against_argos_schema() {
     );
 
     // plugin.yaml against ExecutorPlugin, the example against the whole schema (oneOf by kind).
-    let schema = repo().join("../shared/argo/workflows-schema.json");
+    let schema = crate::support::argo_schema("workflows-schema.json");
     let report = py(
         "argo_schema.py",
         &[
