@@ -490,18 +490,15 @@ impl Drop for PluginServer {
     }
 }
 
-/// One of Argo's own JSON schemas (`workflows-schema.json`, `events-schema.json`), kept beside
-/// the repository in `shared/argo/` (DESIGN.md). `MEDALLION_ARGO_SCHEMAS` names another folder;
-/// otherwise every ancestor of the repository is searched for `shared/argo/`. A missing schema
-/// fails the test with where it looked: schema checks are never skipped.
+/// One of Argo's own JSON schemas (`workflows-schema.json`, `events-schema.json`), vendored in
+/// `schemas/argo/`; `MEDALLION_ARGO_SCHEMAS` names another folder (e.g. newer Argo versions). A
+/// missing schema fails the test with where it looked: schema checks are never skipped.
 pub fn argo_schema(name: &str) -> PathBuf {
     let mut tried = Vec::new();
     if let Ok(dir) = std::env::var("MEDALLION_ARGO_SCHEMAS") {
         tried.push(PathBuf::from(dir).join(name));
     }
-    for ancestor in repo().ancestors().skip(1) {
-        tried.push(ancestor.join("shared/argo").join(name));
-    }
+    tried.push(repo().join("schemas/argo").join(name));
     tried
         .iter()
         .find(|p| p.is_file())
