@@ -2,6 +2,7 @@
 //! binaries (`medallion-<step>`) are what runs in pods.
 
 mod approvals;
+mod events;
 mod generate;
 mod lake_view;
 mod plugin_manifest;
@@ -90,6 +91,11 @@ enum Command {
         #[arg(long, env = "MEDALLION_LAKE", default_value = "./lake")]
         lake: String,
     },
+    /// Argo Events, offline
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
     /// Executor-plugin manifests
     Plugin {
         #[command(subcommand)]
@@ -106,6 +112,23 @@ enum Command {
         /// Output file ('-' for stdout)
         #[arg(long, short)]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Apply Sensors' filters and parameter mapping to Event Grid events and print the
+    /// Workflows they would submit (nothing matching: an empty list, still exit 0)
+    Replay {
+        /// Event files: a JSON event, a JSON array (Event Grid push), or base64 JSON (a queue message)
+        #[arg(required = true)]
+        events: Vec<PathBuf>,
+        /// Sensor YAML files
+        #[arg(long, default_value = "event-sources/sensor-landing.yaml")]
+        sensor: Vec<PathBuf>,
+        /// text (the Workflows as YAML) or json ({"triggered": [{"sensor", "trigger", "workflow"}]})
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
     },
 }
 
@@ -185,6 +208,12 @@ fn main() -> ExitCode {
                 ) {
                     (Some(r), _) => r.class().exit_code(),
                     (None, Some(_)) => 2,
+                    _ if e
+                        .downcast_ref::<medallion_argo::sensor::SensorError>()
+                        .is_some() =>
+                    {
+                        2
+                    }
                     _ => 1,
                 },
             };
@@ -269,6 +298,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => runtime.block_on(approvals::list(&lake, all))?,
             }
         }
+        Command::Events { command } => match command {
+            EventsCommand::Replay {
+                events,
+                sensor,
+                format,
+            } => events::replay(&events, &sensor, format == "json")?,
+        },
         Command::Plugin { command } => match command {
             PluginCommand::Configmap { manifest, out } => {
                 let yaml = plugin_manifest::configmap_yaml(&manifest)?;

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{argo_schema, py, python, repo};
+use crate::support::{argo_schema, medallion, py, python, repo};
 
 #[test]
 fn event_sources_are_valid_and_route_the_samples() {
@@ -123,4 +123,131 @@ fn event_sources_are_valid_and_route_the_samples() {
         }
         assert!(dests.contains(&"metadata.name"));
     }
+}
+
+#[test]
+fn replay_prints_the_workflows_the_sensor_would_submit() {
+    let events = repo().join("examples/events");
+    let replay = |files: &[&str]| {
+        let mut args = vec![
+            "events".to_string(),
+            "replay".into(),
+            "--format".into(),
+            "json".into(),
+        ];
+        args.extend(files.iter().map(|f| events.join(f).display().to_string()));
+        args.push("--sensor".into());
+        args.push(
+            repo()
+                .join("event-sources/sensor-landing.yaml")
+                .display()
+                .to_string(),
+        );
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = medallion(&refs, &[]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        serde_json::from_str::<Value>(&run.stdout).unwrap()
+    };
+    // The queue message (base64) of the houses upload: one Workflow, named after the ETag.
+    let houses = replay(&["blob-created.queue-message.txt"]);
+    assert_eq!(
+        houses,
+        serde_json::json!({"triggered": [{
+            "sensor": "landing",
+            "trigger": "house-price-pipeline",
+            "workflow": {
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "Workflow",
+                "metadata": {"name": "house-price-0x8d4bcc2e4835cd0"},
+                "spec": {
+                    "workflowTemplateRef": {"name": "house-price-pipeline"},
+                    "arguments": {"parameters": [
+                        {"name": "source-url", "value": "https://globorealtylanding.blob.core.windows.net/landing/houses/2026/11/22/windsor.csv"},
+                        {"name": "source-etag", "value": "0x8D4BCC2E4835CD0"}
+                    ]}
+                }
+            }
+        }]})
+    );
+    // The same upload pushed as an array: the same Workflow (a redelivery cannot start a second run).
+    assert_eq!(replay(&["blob-created.eventgrid.json"]), houses);
+    let sales = replay(&["sales-blob-created.eventgrid.json"]);
+    assert_eq!(
+        sales["triggered"][0]["trigger"],
+        "sales-segmentation-pipeline"
+    );
+    assert_eq!(
+        sales["triggered"][0]["workflow"]["metadata"]["name"],
+        "sales-segmentation-0x8daf1a7a2b5d1c0"
+    );
+    // Nothing matches: an empty list, exit 0.
+    let none = replay(&[
+        "storagequeue-message.eventgrid-blobdeleted.base64.txt",
+        "blob-created.cloudevent.json",
+    ]);
+    assert_eq!(none, serde_json::json!({"triggered": []}));
+
+    // An ETag with literal quotes (as Azure sometimes sends it) gives the same name.
+    let dir = tempfile::tempdir().unwrap();
+    let quoted = dir.path().join("quoted.json");
+    let text = std::fs::read_to_string(events.join("blob-created.eventgrid.json")).unwrap();
+    std::fs::write(
+        &quoted,
+        text.replace("\"0x8D4BCC2E4835CD0\"", "\"\\\"0x8D4BCC2E4835CD0\\\"\""),
+    )
+    .unwrap();
+    let run = medallion(
+        &[
+            "events",
+            "replay",
+            "--format",
+            "json",
+            quoted.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        v["triggered"][0]["workflow"]["metadata"]["name"],
+        "house-price-0x8d4bcc2e4835cd0"
+    );
+
+    // A malformed event: exit 2 with one line naming the file.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"id\": ").unwrap();
+    let run = medallion(&["events", "replay", bad.to_str().unwrap()], &[]);
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        run.error_line(),
+        format!(
+            "medallion: error: the event is not valid: {}: EOF while parsing a value at line 1 column 6",
+            bad.display()
+        )
+    );
+    // A sensor construct replay does not implement is named, not skipped.
+    let sensor = dir.path().join("sensor.yaml");
+    let text = std::fs::read_to_string(repo().join("event-sources/sensor-landing.yaml")).unwrap();
+    std::fs::write(
+        &sensor,
+        text.replacen("dataKey: body.data.url", "contextKey: id", 1),
+    )
+    .unwrap();
+    let run = medallion(
+        &[
+            "events",
+            "replay",
+            events.join("blob-created.eventgrid.json").to_str().unwrap(),
+            "--sensor",
+            sensor.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 2);
+    assert!(
+        run.error_line()
+            .contains("replay implements dataKey, dataTemplate and value"),
+        "{}",
+        run.stderr
+    );
 }

@@ -4,9 +4,12 @@
 //! - [`plugin`]: the executor-plugin protocol (`POST /api/v1/template.execute`): what the agent
 //!   sends, what a plugin answers.
 //! - [`duration`]: Go duration strings (`30s`, `1h30m`) as Argo writes and reads them.
+//! - [`sensor`]: Argo Events Sensor semantics (filters, conditions, parameter mapping) to replay
+//!   an event offline.
 
 pub mod duration;
 pub mod plugin;
+pub mod sensor;
 
 pub use duration::{DurationError, format_go_duration, parse_go_duration};
 pub use plugin::{
