@@ -6,6 +6,7 @@ mod events;
 mod generate;
 mod lake_view;
 mod plugin_manifest;
+mod templates;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -96,6 +97,11 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// WorkflowTemplate helpers
+    Templates {
+        #[command(subcommand)]
+        command: TemplatesCommand,
+    },
     /// Executor-plugin manifests
     Plugin {
         #[command(subcommand)]
@@ -129,6 +135,18 @@ enum EventsCommand {
         /// text (the Workflows as YAML) or json ({"triggered": [{"sensor", "trigger", "workflow"}]})
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         format: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplatesCommand {
+    /// The ClusterWorkflowTemplate copy of a WorkflowTemplate (for templateRef clusterScope: true)
+    Cluster {
+        #[arg(default_value = "workflow-templates/medallion-steps.yaml")]
+        template: PathBuf,
+        /// Write here instead of stdout
+        #[arg(long, short)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -305,14 +323,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 format,
             } => events::replay(&events, &sensor, format == "json")?,
         },
+        Command::Templates { command } => match command {
+            TemplatesCommand::Cluster { template, out } => {
+                write_or_print(out, templates::cluster_copy(&template)?)?
+            }
+        },
         Command::Plugin { command } => match command {
             PluginCommand::Configmap { manifest, out } => {
-                let yaml = plugin_manifest::configmap_yaml(&manifest)?;
-                match out {
-                    Some(path) => std::fs::write(&path, yaml)
-                        .with_context(|| format!("cannot write {}", path.display()))?,
-                    None => print!("{yaml}"),
-                }
+                write_or_print(out, plugin_manifest::configmap_yaml(&manifest)?)?
             }
         },
         Command::Lake { command } => match command {
@@ -438,5 +456,18 @@ fn print_outcome(outcome: &ImportOutcome) {
             "  {} bad rows quarantined in quarantine/{}/{}/v{}/{}",
             q.rows, m.layer, m.dataset, m.version, q.file
         );
+    }
+}
+
+/// Writes generated text to `out`, or prints it.
+fn write_or_print(out: Option<PathBuf>, text: String) -> anyhow::Result<()> {
+    match out {
+        Some(path) => {
+            std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+        }
+        None => {
+            print!("{text}");
+            Ok(())
+        }
     }
 }

@@ -18,12 +18,18 @@ pub struct ManifestError {
     message: String,
 }
 
+impl ManifestError {
+    pub fn new(path: &Path, message: String) -> Self {
+        ManifestError {
+            path: path.display().to_string(),
+            message,
+        }
+    }
+}
+
 /// The generated ConfigMap as YAML, with a header saying where it came from.
 pub fn configmap_yaml(manifest: &Path) -> Result<String, ManifestError> {
-    let fail = |message: String| ManifestError {
-        path: manifest.display().to_string(),
-        message,
-    };
+    let fail = |message: String| ManifestError::new(manifest, message);
     let text = std::fs::read_to_string(manifest).map_err(|e| fail(e.to_string()))?;
     let plugin: Value = serde_yaml_ng::from_str(&text).map_err(|e| fail(e.to_string()))?;
     let field =

@@ -15,3 +15,4 @@ mod import_local;
 mod plugin;
 mod profile;
 mod refine;
+mod templates;
