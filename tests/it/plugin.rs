@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::support::{PluginServer, generate, medallion, py, repo, silver, step};
+use crate::support::{PluginServer, generate, medallion, py, repo, scale_column, silver, step};
 
 const TOKEN: &str = "agent-token-1";
 
@@ -497,20 +497,7 @@ fn checks_gate_on_the_profiles_verdicts() {
     generate("houses", 3000, 1, &a);
     generate("houses", 3000, 2, &b);
     // Shift living_area (column 4) in the second file so its profile reports drift.
-    let text = std::fs::read_to_string(&b).unwrap();
-    let shifted: Vec<String> = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| {
-            if i == 0 {
-                return l.to_string();
-            }
-            let mut f: Vec<String> = l.split(',').map(str::to_string).collect();
-            f[4] = format!("{:.0}", f[4].parse::<f64>().unwrap() * 1.6);
-            f.join(",")
-        })
-        .collect();
-    std::fs::write(&b, shifted.join("\n") + "\n").unwrap();
+    scale_column(&b, 4, 1.6);
     silver(lake_s, "houses", &a, "houses.yaml");
     silver(lake_s, "houses", &b, "houses.yaml");
     let server = PluginServer::start(lake_s, TOKEN, &[]);

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{contract, generate, py, repo, silver, step};
+use crate::support::{contract, generate, py, repo, scale_column, silver, step};
 
 #[test]
 fn profiles_match_pandas_describe_from_buffers_and_from_passes() {
@@ -62,21 +62,7 @@ fn drift_flags_a_shifted_column_only() {
     generate("houses", 5000, 1, &a);
     generate("houses", 5000, 2, &b);
     // Shift living_area (column 4) by 60% in the second file; everything else keeps its law.
-    let text = std::fs::read_to_string(&b).unwrap();
-    let shifted: Vec<String> = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| {
-            if i == 0 {
-                return l.to_string();
-            }
-            let mut f: Vec<String> = l.split(',').map(str::to_string).collect();
-            let x: f64 = f[4].parse().unwrap();
-            f[4] = format!("{:.0}", x * 1.6);
-            f.join(",")
-        })
-        .collect();
-    std::fs::write(&b, shifted.join("\n") + "\n").unwrap();
+    scale_column(&b, 4, 1.6);
     silver(lake_s, "houses", &a, "houses.yaml");
     silver(lake_s, "houses", &b, "houses.yaml");
     let run = step(

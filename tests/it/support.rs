@@ -182,6 +182,24 @@ pub fn silver(lake: &str, dataset: &str, src: &Path, contract_name: &str) -> Str
     refined.output("version").to_string()
 }
 
+/// Multiplies column `index` of a generated CSV (no quoted fields) by `factor`, in place.
+pub fn scale_column(path: &Path, index: usize, factor: f64) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let scaled: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                return l.to_string();
+            }
+            let mut f: Vec<String> = l.split(',').map(str::to_string).collect();
+            f[index] = format!("{:.0}", f[index].parse::<f64>().unwrap() * factor);
+            f.join(",")
+        })
+        .collect();
+    std::fs::write(path, scaled.join("\n") + "\n").unwrap();
+}
+
 /// Runs the `medallion` CLI.
 pub fn medallion(args: &[&str], env: &[(&str, &str)]) -> StepRun {
     let mut cmd = Command::new(bin("medallion"));
