@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::layout::{self, DatasetName, Layer};
-use crate::manifest::{MANIFEST_FORMAT, Manifest, SourceIdentity};
+use crate::manifest::{MANIFEST_FORMAT, Manifest, QuarantineRecord, SourceIdentity};
 use crate::store::StoreLocation;
 
 /// How many times a writer re-targets the next version before giving up.
@@ -334,6 +334,30 @@ impl Registry {
         Err(Error::CommitContention {
             dataset: dataset.to_string(),
             attempts: MAX_COMMIT_ATTEMPTS,
+        })
+    }
+
+    /// Writes this attempt's quarantine file (`rows` rows, as Parquet). If that fails the version
+    /// cannot be committed, so the attempt's `data_files` are deleted too.
+    pub async fn write_quarantine(
+        &self,
+        pending: &PendingVersion,
+        parquet: Vec<u8>,
+        rows: u64,
+        data_files: &[String],
+    ) -> Result<QuarantineRecord> {
+        let path = self.lake.path(&pending.quarantine_path());
+        if let Err(e) = self
+            .store()
+            .put(&path, PutPayload::from(Bytes::from(parquet)))
+            .await
+        {
+            self.abandon(pending, data_files, true).await;
+            return Err(Error::store("write quarantine", self.lake.url_of(&path), e));
+        }
+        Ok(QuarantineRecord {
+            file: pending.quarantine_name(),
+            rows,
         })
     }
 

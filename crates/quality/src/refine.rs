@@ -17,15 +17,13 @@ use std::time::Instant;
 
 use arrow_array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use bytes::Bytes;
 use chrono::Utc;
-use object_store::{ObjectStoreExt, PutPayload};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 
 use medallion_lake::ingest::{lineage, writer};
-use medallion_lake::manifest::{DataFile, Producer, QuarantineRecord, Timings, VersionRef};
+use medallion_lake::manifest::{DataFile, Producer, Timings, VersionRef};
 use medallion_lake::read::VersionReader;
 use medallion_lake::registry::{Begin, Committed, PendingVersion};
 use medallion_lake::{DatasetName, Layer, Manifest, Registry, SourceIdentity, WorkflowRef};
@@ -261,26 +259,13 @@ pub async fn refine(registry: &Registry, req: RefineRequest) -> Result<RefineOut
     let quarantine = if done.rejections.is_empty() {
         None
     } else {
-        let bytes = quarantine_parquet(&done.rejections)?;
-        let path = registry.lake().path(&pending.quarantine_path());
-        if let Err(e) = registry
-            .lake()
-            .store()
-            .put(&path, PutPayload::from(Bytes::from(bytes)))
-            .await
-        {
-            registry.abandon(&pending, &names, true).await;
-            return Err(medallion_lake::Error::store(
-                "write quarantine",
-                registry.lake().url_of(&path),
-                e,
-            )
-            .into());
-        }
-        Some(QuarantineRecord {
-            file: pending.quarantine_name(),
-            rows: done.rejections.len() as u64,
-        })
+        let parquet = quarantine_parquet(&done.rejections)?;
+        let rows = done.rejections.len() as u64;
+        Some(
+            registry
+                .write_quarantine(&pending, parquet, rows, &names)
+                .await?,
+        )
     };
     let mut details = BTreeMap::new();
     details.insert("contract".into(), json!(req.contract.path));

@@ -23,15 +23,14 @@ use std::time::Instant;
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use object_store::{ObjectStoreExt, PutPayload};
+
 use serde_json::json;
 use tokio::runtime::Handle;
 
 use crate::error::{Error, Position, Result};
 use crate::layout::{DatasetName, Layer};
-use crate::manifest::{DataFile, Manifest, Producer, QuarantineRecord, Timings, WorkflowRef};
+use crate::manifest::{DataFile, Manifest, Producer, Timings, WorkflowRef};
 use crate::registry::{Begin, Committed, PendingVersion, Registry};
 use crate::source::SourceObject;
 use batch::{BadRow, Chunk, StringColumns};
@@ -267,25 +266,13 @@ pub async fn import(registry: &Registry, req: ImportRequest) -> Result<ImportOut
     let quarantine = if converted.bad_rows.is_empty() {
         None
     } else {
-        let bytes = quarantine_parquet(&converted.bad_rows)?;
-        let path = registry.lake().path(&pending.quarantine_path());
-        if let Err(e) = registry
-            .lake()
-            .store()
-            .put(&path, PutPayload::from(Bytes::from(bytes)))
-            .await
-        {
-            registry.abandon(&pending, &started_names, true).await;
-            return Err(Error::store(
-                "write quarantine",
-                registry.lake().url_of(&path),
-                e,
-            ));
-        }
-        Some(QuarantineRecord {
-            file: pending.quarantine_name(),
-            rows: converted.bad_rows.len() as u64,
-        })
+        let parquet = quarantine_parquet(&converted.bad_rows)?;
+        let rows = converted.bad_rows.len() as u64;
+        Some(
+            registry
+                .write_quarantine(&pending, parquet, rows, &started_names)
+                .await?,
+        )
     };
     let timings = Timings {
         started_at,
