@@ -5,7 +5,22 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::{contract, generate, import, py, refine, repo};
+use crate::support::{StepRun, contract, generate, import, py, refine, repo};
+
+/// `medallion-refine` of `dataset` v`version` under examples/contracts/`contract_name`.
+fn refine_with(lake: &str, dataset: &str, version: &str, contract_name: &str) -> StepRun {
+    refine(
+        lake,
+        &[
+            "--dataset",
+            dataset,
+            "--version",
+            version,
+            "--contract",
+            &contract(contract_name),
+        ],
+    )
+}
 
 fn dump_files(dir: &Path) -> Value {
     let files: Vec<String> = std::fs::read_dir(dir)
@@ -62,17 +77,7 @@ fn planted_faults_give_exact_rejects_and_reasons() {
         &[],
     );
     assert_eq!(imported.code, 0, "{}", imported.stderr);
-    let run = refine(
-        lake_s,
-        &[
-            "--dataset",
-            "sales",
-            "--version",
-            "1",
-            "--contract",
-            &contract("sales.yaml"),
-        ],
-    );
+    let run = refine_with(lake_s, "sales", "1", "sales.yaml");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         (
@@ -166,17 +171,7 @@ fn planted_faults_give_exact_rejects_and_reasons() {
     assert_eq!(m["details"]["rules_broken"]["duplicate"], 1);
 
     // Refining the same bronze version under the same contract is idempotent.
-    let again = refine(
-        lake_s,
-        &[
-            "--dataset",
-            "sales",
-            "--version",
-            "1",
-            "--contract",
-            &contract("sales.yaml"),
-        ],
-    );
+    let again = refine_with(lake_s, "sales", "1", "sales.yaml");
     assert_eq!(
         (again.code, again.output("version"), again.output("created")),
         (0, "1", "false")
@@ -201,17 +196,7 @@ fn too_many_rejects_commit_nothing_and_exit_3() {
         .code,
         0
     );
-    let run = refine(
-        lake_s,
-        &[
-            "--dataset",
-            "sales",
-            "--version",
-            "1",
-            "--contract",
-            &contract("sales.yaml"),
-        ],
-    );
+    let run = refine_with(lake_s, "sales", "1", "sales.yaml");
     assert_eq!(run.code, 3, "{}", run.stderr);
     let line = run.error_line();
     assert!(
@@ -241,34 +226,14 @@ fn incremental_sales_drop_keys_already_in_silver() {
             0
         );
     }
-    let first = refine(
-        lake_s,
-        &[
-            "--dataset",
-            "sales",
-            "--version",
-            "1",
-            "--contract",
-            &contract("sales.yaml"),
-        ],
-    );
+    let first = refine_with(lake_s, "sales", "1", "sales.yaml");
     assert_eq!(
         (first.code, first.output("rows")),
         (0, "500"),
         "{}",
         first.stderr
     );
-    let second = refine(
-        lake_s,
-        &[
-            "--dataset",
-            "sales",
-            "--version",
-            "2",
-            "--contract",
-            &contract("sales.yaml"),
-        ],
-    );
+    let second = refine_with(lake_s, "sales", "2", "sales.yaml");
     assert_eq!(second.code, 0, "{}", second.stderr);
     assert_eq!(
         (
@@ -298,17 +263,7 @@ fn real_windsor_house_sales_pass_the_houses_contract() {
         "{}",
         imported.stderr
     );
-    let run = refine(
-        lake_s,
-        &[
-            "--dataset",
-            "houses",
-            "--version",
-            "1",
-            "--contract",
-            &contract("houses.yaml"),
-        ],
-    );
+    let run = refine_with(lake_s, "houses", "1", "houses.yaml");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         (
@@ -348,17 +303,7 @@ fn contract_and_version_mismatches_are_clear_bad_input() {
         0
     );
     // The houses contract on sales data: required columns missing.
-    let wrong = refine(
-        lake_s,
-        &[
-            "--dataset",
-            "sales",
-            "--version",
-            "1",
-            "--contract",
-            &contract("houses.yaml"),
-        ],
-    );
+    let wrong = refine_with(lake_s, "sales", "1", "houses.yaml");
     assert_eq!(wrong.code, 2);
     assert!(
         wrong
@@ -393,17 +338,7 @@ fn contract_and_version_mismatches_are_clear_bad_input() {
         run.error_line()
     );
     // A version that does not exist.
-    let missing = refine(
-        lake_s,
-        &[
-            "--dataset",
-            "sales",
-            "--version",
-            "9",
-            "--contract",
-            &contract("sales.yaml"),
-        ],
-    );
+    let missing = refine_with(lake_s, "sales", "9", "sales.yaml");
     assert_eq!(missing.code, 2);
     assert!(
         missing.error_line().contains("sales v9 does not exist"),
