@@ -18,6 +18,7 @@ use serde_json::Value;
 pub mod import;
 pub mod profile;
 pub mod refine;
+pub mod train;
 
 /// JSON logs to stderr; `RUST_LOG` filters (default `info`).
 pub fn init_logging() {
@@ -125,6 +126,23 @@ where
     Fut: std::future::Future<Output = Result<T, E>>,
     E: Classified + From<Error>,
 {
+    run_step_gated(step, outputs_dir, large, work, outputs, |_| None)
+}
+
+/// [`run_step`] for steps whose work can succeed yet fail a gate: the outputs are written (so a
+/// person can see why), then `gate` returning a message makes the exit code 3 (precondition).
+pub fn run_step_gated<T, E, Fut>(
+    step: &str,
+    outputs_dir: &Path,
+    large: &[&str],
+    work: Fut,
+    outputs: impl FnOnce(&T) -> StepOutputs,
+    gate: impl FnOnce(&T) -> Option<String>,
+) -> ExitCode
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: Classified + From<Error>,
+{
     init_logging();
     let result = runtime()
         .map_err(E::from)
@@ -133,9 +151,18 @@ where
             outputs(&done)
                 .emit_quiet(outputs_dir, large)
                 .map_err(E::from)
+                .map(|()| done)
         });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(done) => match gate(&done) {
+            None => ExitCode::SUCCESS,
+            Some(message) => {
+                let code = ErrorClass::Precondition.exit_code();
+                tracing::error!(step, exit_code = code, "{message}");
+                eprintln!("{step}: error: {message}");
+                ExitCode::from(code)
+            }
+        },
         Err(e) => exit_with(step, &e),
     }
 }

@@ -158,6 +158,11 @@ pub fn alias_path(model: &DatasetName, alias: &DatasetName) -> String {
 }
 
 /// `models/<model>/v<N>/<file>` (model.json, metrics.json, card.html)
+/// History entry `seq` of an alias (created once; the highest is the alias's current value).
+pub fn alias_history_path(model: &DatasetName, alias: &DatasetName, seq: u64) -> String {
+    format!("models/{model}/aliases/{alias}/{seq:08}.json")
+}
+
 pub fn model_file(model: &DatasetName, version: u64, file: &str) -> String {
     format!("{}/{file}", version_dir(Layer::Models, model, version))
 }

@@ -72,6 +72,18 @@ pub async fn create_json<T: Serialize>(
     }
 }
 
+/// Writes `value` to `rel`, replacing what is there (for pointers whose truth lives elsewhere,
+/// such as an alias's current entry; its history entries are created once).
+pub async fn put_json<T: Serialize>(lake: &StoreLocation, rel: &str, value: &T) -> Result<()> {
+    let path = lake.path(rel);
+    let json = serde_json::to_vec_pretty(value).map_err(|e| Error::internal("encode json", e))?;
+    lake.store()
+        .put(&path, PutPayload::from(Bytes::from(json)))
+        .await
+        .map(|_| ())
+        .map_err(|e| Error::store("write", lake.url_of(&path), e))
+}
+
 /// Lake-relative paths of every object under `prefix` whose name ends with `suffix`, sorted.
 pub async fn list(lake: &StoreLocation, prefix: &str, suffix: &str) -> Result<Vec<String>> {
     let dir = lake.path(prefix);

@@ -35,6 +35,14 @@ pub enum Error {
         at: String,
     },
 
+    /// An alias did not name what the mover expected, or moved concurrently.
+    #[error("alias {alias} of model {model}: {message}")]
+    AliasMoved {
+        model: String,
+        alias: String,
+        message: String,
+    },
+
     /// A plan's content does not match its recorded hash.
     #[error(
         "plan {location} has hash {recorded} but its content hashes to {actual}; it was changed after planning, plan again"
@@ -65,7 +73,9 @@ impl Classified for Error {
         match self {
             Error::Lake(e) => e.class(),
             Error::Invalid { .. } | Error::Missing { .. } => ErrorClass::BadInput,
-            Error::AlreadyDecided { .. } | Error::PlanTampered { .. } => ErrorClass::Precondition,
+            Error::AlreadyDecided { .. }
+            | Error::PlanTampered { .. }
+            | Error::AliasMoved { .. } => ErrorClass::Precondition,
         }
     }
 }

@@ -1,0 +1,591 @@
+//! Gradient-boosted regression trees on binned features, grown leaf-wise: the algorithm of
+//! scikit-learn's `HistGradientBoostingRegressor` (squared error), with its defaults and its
+//! split rule, so results are comparable to it on the same matrix.
+//!
+//! - Binning: per feature, the midpoints between distinct values when there are at most
+//!   `max_bins`, else the `max_bins - 1` percentiles (numpy "midpoint" method). A value goes to
+//!   the bin of the first threshold it does not exceed.
+//! - Boosting: start from the mean; each tree fits the gradients (prediction − target, hessian 1).
+//!   A node's best split maximizes G_L²/(n_L+λ) + G_R²/(n_R+λ) − G²/(n+λ) over features and bins
+//!   with at least `min_samples_leaf` rows each side; the splittable node with the largest gain
+//!   is split next until `max_leaf_nodes`. Leaf value −G/(n+λ) × learning rate.
+//! - Histograms of the smaller child are built from its rows, the sibling's by subtraction;
+//!   features are split over two threads for large nodes.
+//! - Early stopping (auto: above 10,000 rows): 10% validation, stop when the validation loss has
+//!   not improved by `tol` for `n_iter_no_change` iterations.
+//!
+//! Why not a crate: `linfa` has no gradient boosting, `smartcore` has random forests but no
+//! boosting, and `perpetual` implements a different (self-tuning, budget-driven) booster whose
+//! model cannot be stored in our documented model file; this is ~300 lines.
+
+use serde::{Deserialize, Serialize};
+
+use crate::features::Matrix;
+use crate::rng::Rng;
+use crate::spec::{EarlyStopping, GbtParams};
+
+/// One tree as flat arrays; node 0 is the root, `left[i] == 0` marks a leaf.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tree {
+    pub feature: Vec<u32>,
+    pub threshold: Vec<f64>,
+    pub left: Vec<u32>,
+    pub right: Vec<u32>,
+    pub value: Vec<f64>,
+}
+
+impl Tree {
+    pub fn predict_row(&self, x: &[f64]) -> f64 {
+        let mut n = 0usize;
+        while self.left[n] != 0 {
+            n = if x[self.feature[n] as usize] <= self.threshold[n] {
+                self.left[n] as usize
+            } else {
+                self.right[n] as usize
+            };
+        }
+        self.value[n]
+    }
+
+    /// Whether the arrays form a tree over `features` columns (checked when a model file loads).
+    pub fn check(&self, features: usize) -> Result<(), String> {
+        let n = self.value.len();
+        if n == 0
+            || [
+                self.feature.len(),
+                self.threshold.len(),
+                self.left.len(),
+                self.right.len(),
+            ]
+            .iter()
+            .any(|&l| l != n)
+        {
+            return Err("tree arrays differ in length or are empty".into());
+        }
+        for i in 0..n {
+            if self.left[i] != 0 {
+                let (l, r) = (self.left[i] as usize, self.right[i] as usize);
+                // Children come after their parent: no cycles, no walking off the end.
+                if l <= i || r <= i || l >= n || r >= n || self.feature[i] as usize >= features {
+                    return Err(format!("tree node {i} points outside the tree"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GradientBoosting {
+    pub baseline: f64,
+    pub learning_rate: f64,
+    pub trees: Vec<Tree>,
+}
+
+impl GradientBoosting {
+    pub fn predict_row(&self, x: &[f64]) -> f64 {
+        self.baseline + self.trees.iter().map(|t| t.predict_row(x)).sum::<f64>()
+    }
+}
+
+/// What happened during fitting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitReport {
+    pub iterations: usize,
+    pub early_stopped: bool,
+    pub validation_rows: usize,
+}
+
+/// Bin thresholds of one feature.
+pub fn bin_thresholds(values: &[f64], max_bins: usize) -> Vec<f64> {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    sorted.sort_by(f64::total_cmp);
+    let mut distinct = sorted.clone();
+    distinct.dedup();
+    if distinct.len() <= max_bins {
+        return distinct.windows(2).map(|w| (w[0] + w[1]) * 0.5).collect();
+    }
+    let n = sorted.len();
+    (1..max_bins)
+        .map(|k| {
+            let q = k as f64 / max_bins as f64 * (n - 1) as f64;
+            let (lo, hi) = (q.floor() as usize, q.ceil() as usize);
+            (sorted[lo] + sorted[hi]) * 0.5
+        })
+        .collect()
+}
+
+fn bin_of(thresholds: &[f64], x: f64) -> u8 {
+    thresholds.partition_point(|&t| t < x) as u8
+}
+
+const BINS: usize = 256;
+
+struct Histogram {
+    grad: Vec<f64>,
+    count: Vec<u32>,
+}
+
+impl Histogram {
+    fn zero(features: usize) -> Histogram {
+        Histogram {
+            grad: vec![0.0; features * BINS],
+            count: vec![0; features * BINS],
+        }
+    }
+
+    fn minus(&self, other: &Histogram) -> Histogram {
+        Histogram {
+            grad: self
+                .grad
+                .iter()
+                .zip(&other.grad)
+                .map(|(a, b)| a - b)
+                .collect(),
+            count: self
+                .count
+                .iter()
+                .zip(&other.count)
+                .map(|(a, b)| a - b)
+                .collect(),
+        }
+    }
+}
+
+struct Split {
+    feature: usize,
+    bin: u8,
+    gain: f64,
+}
+
+struct Node {
+    start: usize,
+    end: usize,
+    sum_grad: f64,
+    depth: u32,
+    hist: Option<Histogram>,
+    split: Option<Split>,
+    /// Index in the output tree.
+    out: usize,
+}
+
+struct Grower<'a> {
+    bins: &'a [u8],
+    rows: usize,
+    features: usize,
+    thresholds: &'a [Vec<f64>],
+    grad: &'a [f64],
+    p: &'a GbtParams,
+}
+
+impl Grower<'_> {
+    fn histogram(&self, idx: &[usize]) -> Histogram {
+        let mut h = Histogram::zero(self.features);
+        let fill = |fs: std::ops::Range<usize>, grad: &mut [f64], count: &mut [u32]| {
+            for (k, f) in fs.enumerate() {
+                let col = &self.bins[f * self.rows..(f + 1) * self.rows];
+                let g = &mut grad[k * BINS..(k + 1) * BINS];
+                let c = &mut count[k * BINS..(k + 1) * BINS];
+                for &i in idx {
+                    let b = col[i] as usize;
+                    g[b] += self.grad[i];
+                    c[b] += 1;
+                }
+            }
+        };
+        if idx.len() * self.features > 200_000 && self.features > 1 {
+            let half = self.features / 2;
+            let (g1, g2) = h.grad.split_at_mut(half * BINS);
+            let (c1, c2) = h.count.split_at_mut(half * BINS);
+            std::thread::scope(|s| {
+                s.spawn(|| fill(0..half, g1, c1));
+                fill(half..self.features, g2, c2);
+            });
+        } else {
+            fill(0..self.features, &mut h.grad, &mut h.count);
+        }
+        h
+    }
+
+    fn best_split(&self, h: &Histogram, n: usize, sum_grad: f64) -> Option<Split> {
+        let l2 = self.p.l2_regularization;
+        let msl = self.p.min_samples_leaf as usize;
+        let parent = sum_grad * sum_grad / (n as f64 + l2);
+        let mut best: Option<Split> = None;
+        for f in 0..self.features {
+            let nbins = self.thresholds[f].len() + 1;
+            let (mut gl, mut nl) = (0.0, 0usize);
+            for b in 0..nbins.saturating_sub(1) {
+                gl += h.grad[f * BINS + b];
+                nl += h.count[f * BINS + b] as usize;
+                if nl < msl {
+                    continue;
+                }
+                let nr = n - nl;
+                if nr < msl {
+                    break;
+                }
+                let gr = sum_grad - gl;
+                let gain = gl * gl / (nl as f64 + l2) + gr * gr / (nr as f64 + l2) - parent;
+                if gain > 0.0 && best.as_ref().is_none_or(|s| gain > s.gain) {
+                    best = Some(Split {
+                        feature: f,
+                        bin: b as u8,
+                        gain,
+                    });
+                }
+            }
+        }
+        best
+    }
+
+    /// Grows one tree over `idx` (reordered in place); returns it and each row's leaf value.
+    fn grow(&self, idx: &mut [usize], raw: &mut [f64]) -> Tree {
+        let lr = self.p.learning_rate;
+        let l2 = self.p.l2_regularization;
+        let msl = self.p.min_samples_leaf as usize;
+        let mut tree = Tree {
+            feature: vec![0],
+            threshold: vec![0.0],
+            left: vec![0],
+            right: vec![0],
+            value: vec![0.0],
+        };
+        let sum_grad: f64 = idx.iter().map(|&i| self.grad[i]).sum();
+        let mut root = Node {
+            start: 0,
+            end: idx.len(),
+            sum_grad,
+            depth: 0,
+            hist: None,
+            split: None,
+            out: 0,
+        };
+        let mut open: Vec<Node> = Vec::new();
+        let mut leaves: Vec<Node> = Vec::new();
+        if idx.len() >= 2 * msl {
+            let h = self.histogram(idx);
+            root.split = self.best_split(&h, idx.len(), sum_grad);
+            root.hist = Some(h);
+        }
+        if root.split.is_some() {
+            open.push(root);
+        } else {
+            leaves.push(root);
+        }
+        let mut n_leaves = 1usize;
+        let mut scratch = vec![0usize; idx.len()];
+        while !open.is_empty() && n_leaves < self.p.max_leaf_nodes as usize {
+            let pos = open
+                .iter()
+                .enumerate()
+                .max_by(|a, b| {
+                    let (ga, gb) = (gain_of(a.1), gain_of(b.1));
+                    ga.total_cmp(&gb).then(b.0.cmp(&a.0))
+                })
+                .map_or(0, |(i, _)| i);
+            let node = open.swap_remove(pos);
+            let Some(split) = &node.split else { continue };
+            let (f, b) = (split.feature, split.bin);
+            // Stable partition of the node's rows.
+            let col = &self.bins[f * self.rows..(f + 1) * self.rows];
+            let rows = &mut idx[node.start..node.end];
+            let (mut l, mut r) = (0usize, rows.len());
+            let buf = &mut scratch[..rows.len()];
+            for &i in rows.iter() {
+                if col[i] <= b {
+                    buf[l] = i;
+                    l += 1;
+                } else {
+                    r -= 1;
+                    buf[r] = i;
+                }
+            }
+            buf[l..].reverse();
+            rows.copy_from_slice(buf);
+            let mid = node.start + l;
+            let left_grad: f64 = idx[node.start..mid].iter().map(|&i| self.grad[i]).sum();
+            let out_l = tree.value.len();
+            for _ in 0..2 {
+                tree.feature.push(0);
+                tree.threshold.push(0.0);
+                tree.left.push(0);
+                tree.right.push(0);
+                tree.value.push(0.0);
+            }
+            tree.feature[node.out] = f as u32;
+            tree.threshold[node.out] = self.thresholds[f][b as usize];
+            tree.left[node.out] = out_l as u32;
+            tree.right[node.out] = (out_l + 1) as u32;
+            n_leaves += 1;
+            let depth = node.depth + 1;
+            let mut children = [
+                Node {
+                    start: node.start,
+                    end: mid,
+                    sum_grad: left_grad,
+                    depth,
+                    hist: None,
+                    split: None,
+                    out: out_l,
+                },
+                Node {
+                    start: mid,
+                    end: node.end,
+                    sum_grad: node.sum_grad - left_grad,
+                    depth,
+                    hist: None,
+                    split: None,
+                    out: out_l + 1,
+                },
+            ];
+            let depth_ok = self.p.max_depth.is_none_or(|m| depth < m);
+            let can_split = |c: &Node| depth_ok && c.end - c.start >= 2 * msl;
+            if can_split(&children[0]) || can_split(&children[1]) {
+                let small = if mid - node.start <= node.end - mid {
+                    0
+                } else {
+                    1
+                };
+                let hs = self.histogram(&idx[children[small].start..children[small].end]);
+                let parent_hist = node.hist.as_ref();
+                let hl = parent_hist.map(|p| p.minus(&hs));
+                if let Some(other) = hl {
+                    children[1 - small].hist = Some(other);
+                    children[small].hist = Some(hs);
+                }
+            }
+            for mut c in children {
+                if can_split(&c)
+                    && let Some(h) = &c.hist
+                {
+                    c.split = self.best_split(h, c.end - c.start, c.sum_grad);
+                }
+                if c.split.is_some() {
+                    open.push(c);
+                } else {
+                    c.hist = None;
+                    leaves.push(c);
+                }
+            }
+        }
+        leaves.append(&mut open);
+        for leaf in &leaves {
+            let n = (leaf.end - leaf.start) as f64;
+            let value = -leaf.sum_grad / (n + l2) * lr;
+            tree.value[leaf.out] = value;
+            for &i in &idx[leaf.start..leaf.end] {
+                raw[i] += value;
+            }
+        }
+        tree
+    }
+}
+
+fn gain_of(n: &Node) -> f64 {
+    n.split.as_ref().map_or(f64::NEG_INFINITY, |s| s.gain)
+}
+
+/// Fits the booster on `x`, `y`.
+pub fn fit(
+    x: &Matrix,
+    y: &[f64],
+    p: &GbtParams,
+    seed: u64,
+) -> Result<(GradientBoosting, FitReport), String> {
+    if x.rows < 2 {
+        return Err("fewer than 2 training rows".into());
+    }
+    let early = match p.early_stopping {
+        EarlyStopping::On => true,
+        EarlyStopping::Off => false,
+        EarlyStopping::Auto => x.rows > 10_000,
+    };
+    let mut order: Vec<usize> = (0..x.rows).collect();
+    let (fit_rows, val_rows) = if early {
+        Rng::new(seed ^ 0x5EED).shuffle(&mut order);
+        let n_val = ((x.rows as f64) * p.validation_fraction).ceil() as usize;
+        let n_val = n_val.clamp(1, x.rows - 1);
+        let (v, t) = order.split_at(n_val);
+        let mut t = t.to_vec();
+        t.sort_unstable();
+        (t, v.to_vec())
+    } else {
+        (order, Vec::new())
+    };
+    let xt = x.take(&fit_rows);
+    let yt: Vec<f64> = fit_rows.iter().map(|&i| y[i]).collect();
+    let n = xt.rows;
+    let features = xt.cols;
+    let max_bins = p.max_bins as usize;
+    let thresholds: Vec<Vec<f64>> = (0..features)
+        .map(|f| bin_thresholds(&xt.column(f), max_bins))
+        .collect();
+    let mut bins = vec![0u8; features * n];
+    for f in 0..features {
+        for i in 0..n {
+            bins[f * n + i] = bin_of(&thresholds[f], xt.data[i * features + f]);
+        }
+    }
+    let baseline = yt.iter().sum::<f64>() / n as f64;
+    let mut raw = vec![baseline; n];
+    let mut grad = vec![0.0; n];
+    let mut val_raw = vec![baseline; val_rows.len()];
+    let val_loss = |val_raw: &[f64]| -> f64 {
+        let s: f64 = val_rows
+            .iter()
+            .zip(val_raw)
+            .map(|(&i, r)| (y[i] - r) * (y[i] - r))
+            .sum();
+        -0.5 * s / val_rows.len().max(1) as f64
+    };
+    let mut scores = vec![val_loss(&val_raw)];
+    let mut trees = Vec::new();
+    let mut idx: Vec<usize> = (0..n).collect();
+    let mut early_stopped = false;
+    for _ in 0..p.max_iter {
+        for i in 0..n {
+            grad[i] = raw[i] - yt[i];
+        }
+        let grower = Grower {
+            bins: &bins,
+            rows: n,
+            features,
+            thresholds: &thresholds,
+            grad: &grad,
+            p,
+        };
+        let tree = grower.grow(&mut idx, &mut raw);
+        if early {
+            for (r, &i) in val_raw.iter_mut().zip(&val_rows) {
+                *r += tree.predict_row(x.row(i));
+            }
+        }
+        trees.push(tree);
+        if early {
+            scores.push(val_loss(&val_raw));
+            let reference = p.n_iter_no_change as usize + 1;
+            if scores.len() >= reference {
+                let base = scores[scores.len() - reference] + p.tol;
+                if !scores[scores.len() - reference + 1..]
+                    .iter()
+                    .any(|&s| s > base)
+                {
+                    early_stopped = true;
+                    break;
+                }
+            }
+        }
+    }
+    let report = FitReport {
+        iterations: trees.len(),
+        early_stopped,
+        validation_rows: val_rows.len(),
+    };
+    Ok((
+        GradientBoosting {
+            baseline,
+            learning_rate: p.learning_rate,
+            trees,
+        },
+        report,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_match_numpy() {
+        assert_eq!(bin_thresholds(&[3.0, 1.0, 2.0, 2.0], 255), vec![1.5, 2.5]);
+        // 5 distinct values, 4 bins: percentiles 25/50/75 with the midpoint method.
+        let t = bin_thresholds(&[1.0, 2.0, 3.0, 4.0, 5.0], 4);
+        assert_eq!(t, vec![2.0, 3.0, 4.0]);
+        assert_eq!(bin_of(&[1.5, 2.5], 1.5), 0);
+        assert_eq!(bin_of(&[1.5, 2.5], 1.6), 1);
+        assert_eq!(bin_of(&[1.5, 2.5], 9.0), 2);
+    }
+
+    #[test]
+    fn learns_a_step_and_an_interaction() {
+        let mut data = Vec::new();
+        let mut y = Vec::new();
+        let mut rng = Rng::new(1);
+        for _ in 0..2000 {
+            let (a, b) = (rng.next_f64(), rng.next_f64());
+            data.extend([a, b]);
+            y.push(if a > 0.5 { 10.0 } else { 0.0 } + if b > 0.3 && a < 0.5 { 5.0 } else { 0.0 });
+        }
+        let x = Matrix {
+            rows: 2000,
+            cols: 2,
+            data,
+        };
+        let (model, report) = fit(&x, &y, &GbtParams::default(), 7).unwrap();
+        assert_eq!(report.iterations, 100);
+        let rmse = (0..2000)
+            .map(|i| (model.predict_row(x.row(i)) - y[i]).powi(2))
+            .sum::<f64>()
+            .sqrt()
+            / (2000f64).sqrt();
+        assert!(rmse < 0.3, "{rmse}");
+        for t in &model.trees {
+            t.check(2).unwrap();
+            assert!(t.value.iter().filter(|_| true).count() <= 61);
+        }
+        let json = serde_json::to_string(&model).unwrap();
+        let back: GradientBoosting = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            back.predict_row(&[0.7, 0.1]),
+            model.predict_row(&[0.7, 0.1])
+        );
+    }
+
+    #[test]
+    fn early_stopping_stops_on_noise() {
+        let mut rng = Rng::new(3);
+        let x = Matrix {
+            rows: 20_000,
+            cols: 1,
+            data: (0..20_000).map(|_| rng.next_f64()).collect(),
+        };
+        let y: Vec<f64> = (0..20_000).map(|_| rng.next_f64()).collect();
+        let (_, report) = fit(&x, &y, &GbtParams::default(), 1).unwrap();
+        assert!(
+            report.early_stopped && report.iterations < 100,
+            "{report:?}"
+        );
+        assert_eq!(report.validation_rows, 2000);
+    }
+
+    #[test]
+    fn broken_trees_are_refused() {
+        let t = Tree {
+            feature: vec![0, 0, 0],
+            threshold: vec![0.5, 0.0, 0.0],
+            left: vec![1, 0, 0],
+            right: vec![0, 0, 0],
+            value: vec![0.0, 1.0, 2.0],
+        };
+        assert!(t.check(1).is_err());
+        assert!(
+            Tree {
+                left: vec![1, 0, 0],
+                right: vec![2, 0, 0],
+                ..t.clone()
+            }
+            .check(1)
+            .is_ok()
+        );
+        assert!(
+            Tree {
+                left: vec![1, 0, 0],
+                right: vec![2, 0, 0],
+                ..t
+            }
+            .check(0)
+            .is_err()
+        );
+    }
+}
