@@ -5,6 +5,7 @@ mod approvals;
 mod events;
 mod generate;
 mod lake_view;
+mod models_view;
 mod plugin_manifest;
 mod templates;
 
@@ -33,8 +34,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the main job on bundled data: import the sample house sales into a local lake (bronze)
-    /// and refine them under the houses contract (silver)
+    /// Run the main job on bundled data: import the sample house sales into a local lake (bronze),
+    /// refine them under the houses contract (silver) and train the house-price model
     Demo {
         /// Lake root
         #[arg(long, env = "MEDALLION_LAKE", default_value = "./lake")]
@@ -45,6 +46,9 @@ enum Command {
         /// Data contract for the silver step
         #[arg(long, default_value = "examples/contracts/houses.yaml")]
         contract: String,
+        /// Model spec for the training step
+        #[arg(long, default_value = "examples/models/house-price.yaml")]
+        spec: PathBuf,
     },
     /// Import a file into a new bronze version (as the medallion-import step does), with progress
     Import {
@@ -55,6 +59,16 @@ enum Command {
     Refine {
         #[command(flatten)]
         args: RefineArgs,
+    },
+    /// Train a model version from a lake version and a model spec (as the medallion-train step does)
+    Train {
+        #[command(flatten)]
+        args: medallion_steps::train::TrainArgs,
+    },
+    /// The model registry: versions, aliases (production, staging, ...) and their history
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
     },
     /// See what a lake holds
     Lake {
@@ -203,6 +217,51 @@ enum LakeCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum ModelCommand {
+    /// Models, their versions (data, metrics) and which aliases name them
+    List {
+        /// Only this model
+        model: Option<String>,
+        #[arg(long, env = "MEDALLION_LAKE", default_value = "./lake")]
+        lake: String,
+    },
+    /// A version's manifest (lineage, metrics, gates) and where its card is
+    Show {
+        model: String,
+        #[arg(long, conflicts_with = "alias")]
+        version: Option<u64>,
+        #[arg(long)]
+        alias: Option<String>,
+        #[arg(long, env = "MEDALLION_LAKE", default_value = "./lake")]
+        lake: String,
+    },
+    /// Move an alias to a version (compare-and-swap: fails with exit 3 if it moved meanwhile),
+    /// or print its history
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["version", "history"])))]
+    Alias {
+        model: String,
+        alias: String,
+        /// The version the alias should name
+        #[arg(long)]
+        version: Option<u64>,
+        /// Only move if the alias names this version now ('none': only if it does not exist)
+        #[arg(long, requires = "version")]
+        expect: Option<String>,
+        /// Who moves it (recorded)
+        #[arg(long, requires = "version", default_value = "cli")]
+        by: String,
+        /// Why (recorded)
+        #[arg(long, requires = "version")]
+        reason: Option<String>,
+        /// Print every move of the alias instead
+        #[arg(long)]
+        history: bool,
+        #[arg(long, env = "MEDALLION_LAKE", default_value = "./lake")]
+        lake: String,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -214,30 +273,29 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let code = match (
-                e.downcast_ref::<Error>(),
-                e.downcast_ref::<medallion_quality::Error>(),
-            ) {
-                (Some(l), _) => l.exit_code(),
-                (None, Some(q)) => q.class().exit_code(),
-                _ => match (
-                    e.downcast_ref::<medallion_release::Error>(),
-                    e.downcast_ref::<plugin_manifest::ManifestError>(),
-                ) {
-                    (Some(r), _) => r.class().exit_code(),
-                    (None, Some(_)) => 2,
-                    _ if e
-                        .downcast_ref::<medallion_argo::sensor::SensorError>()
-                        .is_some() =>
-                    {
-                        2
-                    }
-                    _ => 1,
-                },
-            };
             eprintln!("medallion: error: {e:#}");
-            ExitCode::from(code)
+            ExitCode::from(exit_code_of(&e))
         }
+    }
+}
+
+/// The exit code of a library error (2 bad input, 3 precondition, 1 anything else).
+fn exit_code_of(e: &anyhow::Error) -> u8 {
+    if let Some(l) = e.downcast_ref::<Error>() {
+        l.exit_code()
+    } else if let Some(q) = e.downcast_ref::<medallion_quality::Error>() {
+        q.class().exit_code()
+    } else if let Some(r) = e.downcast_ref::<medallion_release::Error>() {
+        r.class().exit_code()
+    } else if let Some(m) = e.downcast_ref::<medallion_model::Error>() {
+        m.class().exit_code()
+    } else if e.downcast_ref::<plugin_manifest::ManifestError>().is_some()
+        || e.downcast_ref::<medallion_argo::sensor::SensorError>()
+            .is_some()
+    {
+        2
+    } else {
+        1
     }
 }
 
@@ -248,6 +306,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             lake,
             source,
             contract,
+            spec,
         } => {
             let outputs = std::env::temp_dir().join("medallion-demo-outputs");
             let args = ImportArgs::from_flags([
@@ -271,10 +330,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let refined = runtime.block_on(medallion_steps::refine::run(&refine_args))?;
             print_refined(&refined);
+            let train_args = medallion_steps::train::TrainArgs {
+                lake: lake.clone(),
+                layer: Layer::Silver,
+                dataset: "houses".into(),
+                version: Some(refined.manifest.version),
+                spec,
+                export_split: None,
+                outputs_dir: std::env::temp_dir().join("medallion-demo-outputs"),
+            };
+            let trained = runtime.block_on(medallion_steps::train::run(&train_args))?;
+            print_trained(&trained);
             println!();
             runtime.block_on(lake_view::list(&lake, None, None))?;
             println!(
-                "\nNext: `medallion lake show houses` prints the manifest; read the Parquet with any reader."
+                "\nNext: `medallion model list` shows the model, `medallion-serve --lake {lake} --model {} --version {}` serves it.",
+                trained.manifest.dataset, trained.manifest.version
             );
         }
         Command::Import { args } => {
@@ -285,6 +356,44 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let refined = runtime.block_on(medallion_steps::refine::run(&args))?;
             print_refined(&refined);
         }
+        Command::Train { args } => {
+            let trained = runtime.block_on(medallion_steps::train::run(&args))?;
+            print_trained(&trained);
+        }
+        Command::Model { command } => match command {
+            ModelCommand::List { model, lake } => {
+                runtime.block_on(models_view::list(&lake, model.as_deref()))?
+            }
+            ModelCommand::Show {
+                model,
+                version,
+                alias,
+                lake,
+            } => runtime.block_on(models_view::show(&lake, &model, version, alias.as_deref()))?,
+            ModelCommand::Alias {
+                model,
+                alias,
+                version,
+                expect,
+                by,
+                reason,
+                history,
+                lake,
+            } => match version {
+                Some(version) if !history => {
+                    runtime.block_on(models_view::move_alias(models_view::Move {
+                        lake,
+                        model,
+                        alias,
+                        version,
+                        expect,
+                        by,
+                        reason,
+                    }))?
+                }
+                _ => runtime.block_on(models_view::history(&lake, &model, &alias))?,
+            },
+        },
         Command::Approve {
             grant,
             reject,
@@ -418,6 +527,34 @@ fn import_with_progress(
     bar.finish_and_clear();
     let _ = watcher.join();
     Ok(result?)
+}
+
+fn print_trained(t: &medallion_model::train::TrainOutcome) {
+    let m = &t.manifest;
+    let verb = if t.created {
+        "trained"
+    } else {
+        "already trained as"
+    };
+    let metrics: Vec<String> = t
+        .metrics
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "rows" | "train_rows" | "customers"))
+        .map(|(k, v)| format!("{k}={v:.4}"))
+        .collect();
+    println!(
+        "{verb} model {} v{}: {}",
+        m.dataset,
+        m.version,
+        metrics.join(" ")
+    );
+    println!(
+        "  gates {}: {}; better than production: {}",
+        if t.passed { "passed" } else { "FAILED" },
+        t.verdict.reasons(),
+        t.better_than_baseline
+    );
+    println!("  card: {}", t.card_uri);
 }
 
 fn print_refined(r: &RefineOutcome) {

@@ -38,7 +38,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(name: String, max_body_bytes: usize, max_rows: usize, capture_fraction: f64) -> AppState {
+    pub fn new(
+        name: String,
+        max_body_bytes: usize,
+        max_rows: usize,
+        capture_fraction: f64,
+    ) -> AppState {
         AppState {
             loaded: OnceLock::new(),
             name,
@@ -73,7 +78,12 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 fn ok_json(value: serde_json::Value) -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], value.to_string()).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
 }
 
 fn counted(state: &AppState, route: &'static str, r: Response) -> Response {
@@ -88,12 +98,26 @@ pub fn router(state: Shared) -> Router {
         .route("/v2", get(server_metadata))
         .route("/v2/models/{name}", get(model_metadata))
         .route("/v2/models/{name}/ready", get(model_ready))
-        .route("/v2/models/{name}/versions/{version}", get(model_version_metadata))
-        .route("/v2/models/{name}/versions/{version}/ready", get(model_version_ready))
+        .route(
+            "/v2/models/{name}/versions/{version}",
+            get(model_version_metadata),
+        )
+        .route(
+            "/v2/models/{name}/versions/{version}/ready",
+            get(model_version_ready),
+        )
         .route("/v2/models/{name}/infer", post(infer))
-        .route("/v2/models/{name}/versions/{version}/infer", post(infer_version))
+        .route(
+            "/v2/models/{name}/versions/{version}/infer",
+            post(infer_version),
+        )
         .route("/metrics", get(metrics))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route; see /v2 and /v2/models/{name}") })
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "no such route; see /v2 and /v2/models/{name}",
+            )
+        })
         .with_state(state)
 }
 
@@ -114,14 +138,19 @@ async fn server_metadata(State(s): State<Shared>) -> Response {
     counted(
         &s,
         "server_metadata",
-        ok_json(json!({"name": "medallion-serve", "version": env!("CARGO_PKG_VERSION"), "extensions": ["binary_tensor_data"]})),
+        ok_json(
+            json!({"name": "medallion-serve", "version": env!("CARGO_PKG_VERSION"), "extensions": ["binary_tensor_data"]}),
+        ),
     )
 }
 
 /// The loaded model when `name` (and `version`, if given) match; else the error response.
 fn resolve<'a>(s: &'a AppState, name: &str, version: Option<&str>) -> Result<&'a Loaded, Response> {
     let Some(loaded) = s.loaded.get() else {
-        return Err(error(StatusCode::SERVICE_UNAVAILABLE, "the model is loading"));
+        return Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the model is loading",
+        ));
     };
     if name != s.name {
         return Err(error(
@@ -134,7 +163,10 @@ fn resolve<'a>(s: &'a AppState, name: &str, version: Option<&str>) -> Result<&'a
     {
         return Err(error(
             StatusCode::NOT_FOUND,
-            format!("model {name} has no version {v} here; this server serves version {}", loaded.version),
+            format!(
+                "model {name} has no version {v} here; this server serves version {}",
+                loaded.version
+            ),
         ));
     }
     Ok(loaded)
@@ -151,8 +183,15 @@ async fn model_metadata(State(s): State<Shared>, Path(name): Path<String>) -> Re
     counted(&s, "model_metadata", metadata_response(&s, &name, None))
 }
 
-async fn model_version_metadata(State(s): State<Shared>, Path((name, version)): Path<(String, String)>) -> Response {
-    counted(&s, "model_metadata", metadata_response(&s, &name, Some(&version)))
+async fn model_version_metadata(
+    State(s): State<Shared>,
+    Path((name, version)): Path<(String, String)>,
+) -> Response {
+    counted(
+        &s,
+        "model_metadata",
+        metadata_response(&s, &name, Some(&version)),
+    )
 }
 
 fn ready_response(s: &AppState, name: &str, version: Option<&str>) -> Response {
@@ -166,7 +205,10 @@ async fn model_ready(State(s): State<Shared>, Path(name): Path<String>) -> Respo
     counted(&s, "model_ready", ready_response(&s, &name, None))
 }
 
-async fn model_version_ready(State(s): State<Shared>, Path((name, version)): Path<(String, String)>) -> Response {
+async fn model_version_ready(
+    State(s): State<Shared>,
+    Path((name, version)): Path<(String, String)>,
+) -> Response {
     counted(&s, "model_ready", ready_response(&s, &name, Some(&version)))
 }
 
@@ -176,10 +218,20 @@ async fn metrics(State(s): State<Shared>) -> Response {
         .get()
         .map_or((String::new(), false), |l| (l.version.clone(), true));
     let text = s.metrics.render(&s.name, &version, ready);
-    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        text,
+    )
+        .into_response()
 }
 
-async fn infer(State(s): State<Shared>, Path(name): Path<String>, headers: HeaderMap, body: Body) -> Response {
+async fn infer(
+    State(s): State<Shared>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     infer_common(s, name, None, headers, body).await
 }
 
@@ -192,7 +244,13 @@ async fn infer_version(
     infer_common(s, name, Some(version), headers, body).await
 }
 
-async fn infer_common(s: Shared, name: String, version: Option<String>, headers: HeaderMap, body: Body) -> Response {
+async fn infer_common(
+    s: Shared,
+    name: String,
+    version: Option<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     let r = match infer_inner(&s, &name, version.as_deref(), &headers, body).await {
         Ok(r) => r,
@@ -222,7 +280,12 @@ async fn infer_inner(
             v.to_str()
                 .ok()
                 .and_then(|t| t.trim().parse::<usize>().ok())
-                .ok_or_else(|| error(StatusCode::BAD_REQUEST, "Inference-Header-Content-Length is not a number"))?,
+                .ok_or_else(|| {
+                    error(
+                        StatusCode::BAD_REQUEST,
+                        "Inference-Header-Content-Length is not a number",
+                    )
+                })?,
         ),
         None => None,
     };
@@ -233,9 +296,17 @@ async fn infer_inner(
         .model
         .predict(&frame)
         .map_err(|m| error(StatusCode::BAD_REQUEST, m))?;
-    s.metrics.rows.fetch_add(frame.rows as u64, Ordering::Relaxed);
+    s.metrics
+        .rows
+        .fetch_add(frame.rows as u64, Ordering::Relaxed);
     let binary_out = v2::wants_binary(&req);
-    let (out, header_len) = v2::response(&loaded.model, &loaded.version, req.id.as_deref(), &predictions, binary_out);
+    let (out, header_len) = v2::response(
+        &loaded.model,
+        &loaded.version,
+        req.id.as_deref(),
+        &predictions,
+        binary_out,
+    );
     if s.sampled()
         && let Ok(guard) = s.capture.lock()
         && let Some(tx) = guard.as_ref()
@@ -247,20 +318,28 @@ async fn infer_inner(
             at: chrono::Utc::now(),
         };
         if tx.try_send(sample).is_err() {
-            s.metrics.capture_dropped_rows.fetch_add(rows, Ordering::Relaxed);
+            s.metrics
+                .capture_dropped_rows
+                .fetch_add(rows, Ordering::Relaxed);
         }
     }
     let mut resp = Response::new(Body::from(out));
     let h = resp.headers_mut();
     match header_len {
         Some(n) => {
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
             if let Ok(v) = HeaderValue::from_str(&n.to_string()) {
                 h.insert("inference-header-content-length", v);
             }
         }
         None => {
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
         }
     }
     Ok(resp)

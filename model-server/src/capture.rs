@@ -36,7 +36,12 @@ pub struct CaptureConfig {
 
 /// Accumulates samples and writes a batch when `batch_rows` are buffered, every
 /// `flush_every`, and once more when the channel closes (shutdown).
-pub async fn run(mut rx: mpsc::Receiver<Sample>, model: Arc<ModelFile>, cfg: CaptureConfig, metrics: Arc<Metrics>) {
+pub async fn run(
+    mut rx: mpsc::Receiver<Sample>,
+    model: Arc<ModelFile>,
+    cfg: CaptureConfig,
+    metrics: Arc<Metrics>,
+) {
     let mut buffer: Vec<Sample> = Vec::new();
     let mut rows = 0usize;
     let mut tick = tokio::time::interval(cfg.flush_every);
@@ -65,7 +70,12 @@ pub async fn run(mut rx: mpsc::Receiver<Sample>, model: Arc<ModelFile>, cfg: Cap
     }
 }
 
-async fn flush(buffer: &mut Vec<Sample>, model: &ModelFile, cfg: &CaptureConfig, metrics: &Metrics) {
+async fn flush(
+    buffer: &mut Vec<Sample>,
+    model: &ModelFile,
+    cfg: &CaptureConfig,
+    metrics: &Metrics,
+) {
     if buffer.is_empty() {
         return;
     }
@@ -86,7 +96,10 @@ async fn flush(buffer: &mut Vec<Sample>, model: &ModelFile, cfg: &CaptureConfig,
                 .store()
                 .put(&path, PutPayload::from(Bytes::from(bytes)))
                 .await
-                .map_err(|e| medallion_lake::Error::store("write capture", cfg.lake.url_of(&path), e).to_string())
+                .map_err(|e| {
+                    medallion_lake::Error::store("write capture", cfg.lake.url_of(&path), e)
+                        .to_string()
+                })
         }
         Err(e) => Err(e),
     };
@@ -139,7 +152,10 @@ fn encode(samples: &[Sample], model: &ModelFile, version: &str) -> Result<Vec<u8
                     .flat_map(|v| v.iter().map(|d| (d * 86_400e6) as i64))
                     .collect();
                 let dt = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-                (dt, Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC")))
+                (
+                    dt,
+                    Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC")),
+                )
             }
             ValueKind::Number => {
                 let mut b = Float64Builder::new();
@@ -156,7 +172,9 @@ fn encode(samples: &[Sample], model: &ModelFile, version: &str) -> Result<Vec<u8
     }
     if model.output.datatype == "INT64" {
         let mut b = Int64Builder::new();
-        samples.iter().for_each(|s| s.outputs.iter().for_each(|x| b.append_value(*x as i64)));
+        samples
+            .iter()
+            .for_each(|s| s.outputs.iter().for_each(|x| b.append_value(*x as i64)));
         fields.push(Field::new(&model.output.name, DataType::Int64, false));
         arrays.push(Arc::new(b.finish()));
     } else {
@@ -169,15 +187,25 @@ fn encode(samples: &[Sample], model: &ModelFile, version: &str) -> Result<Vec<u8
         .iter()
         .flat_map(|s| std::iter::repeat_n(s.at.timestamp_micros(), s.frame.rows))
         .collect();
-    fields.push(Field::new("_captured_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false));
-    arrays.push(Arc::new(TimestampMicrosecondArray::from(at).with_timezone("UTC")));
+    fields.push(Field::new(
+        "_captured_at",
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        false,
+    ));
+    arrays.push(Arc::new(
+        TimestampMicrosecondArray::from(at).with_timezone("UTC"),
+    ));
     let mut versions = StringBuilder::new();
-    samples.iter().for_each(|s| (0..s.frame.rows).for_each(|_| versions.append_value(version)));
+    samples
+        .iter()
+        .for_each(|s| (0..s.frame.rows).for_each(|_| versions.append_value(version)));
     fields.push(Field::new("_model_version", DataType::Utf8, false));
     arrays.push(Arc::new(versions.finish()));
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| e.to_string())?;
+    let batch =
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None).map_err(|e| e.to_string())?;
+    let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None)
+        .map_err(|e| e.to_string())?;
     w.write(&batch).map_err(|e| e.to_string())?;
     w.close().map_err(|e| e.to_string())?;
     Ok(out)

@@ -40,7 +40,11 @@ pub struct ServeConfig {
 }
 
 /// Resolves and loads the model version.
-pub async fn load(registry: &Registry, model: &DatasetName, which: &Which) -> Result<(u64, medallion_model::ModelFile), medallion_model::Error> {
+pub async fn load(
+    registry: &Registry,
+    model: &DatasetName,
+    which: &Which,
+) -> Result<(u64, medallion_model::ModelFile), medallion_model::Error> {
     let version = match which {
         Which::Version(v) => *v,
         Which::Alias(a) => {
@@ -66,7 +70,12 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), medallion_model::Error> {
     let model_name = DatasetName::new(&cfg.model)?;
     let lake = StoreLocation::open("lake", &cfg.lake)?;
     let registry = Registry::new(lake.clone());
-    let state = Arc::new(AppState::new(cfg.model.clone(), cfg.max_body_bytes, cfg.max_rows, cfg.capture_fraction));
+    let state = Arc::new(AppState::new(
+        cfg.model.clone(),
+        cfg.max_body_bytes,
+        cfg.max_rows,
+        cfg.capture_fraction,
+    ));
     let listener = tokio::net::TcpListener::bind(cfg.addr).await.map_err(|e| {
         medallion_model::Error::data(
             format!("listen address {}", cfg.addr),
@@ -102,7 +111,12 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), medallion_model::Error> {
             batch_rows: cfg.capture_batch_rows,
             flush_every: cfg.capture_flush,
         };
-        capture_task = Some(tokio::spawn(capture::run(rx, model.clone(), ccfg, state.metrics.clone())));
+        capture_task = Some(tokio::spawn(capture::run(
+            rx,
+            model.clone(),
+            ccfg,
+            state.metrics.clone(),
+        )));
     }
     let _ = state.loaded.set(Loaded {
         model,

@@ -54,7 +54,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     medallion_steps::init_logging();
     if !(0.0..=1.0).contains(&cli.capture_fraction) {
-        eprintln!("medallion-serve: error: --capture-fraction {} is not in [0, 1]", cli.capture_fraction);
+        eprintln!(
+            "medallion-serve: error: --capture-fraction {} is not in [0, 1]",
+            cli.capture_fraction
+        );
         return ExitCode::from(2);
     }
     let which = match (cli.version, cli.alias) {
@@ -75,7 +78,10 @@ fn main() -> ExitCode {
         capture_flush: Duration::from_secs(cli.capture_flush_seconds.max(1)),
     };
     // One thread: inference is microseconds; the lake writes are async.
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("medallion-serve: error: cannot start the runtime: {e}");

@@ -44,30 +44,79 @@ impl Metrics {
     /// The exposition text.
     pub fn render(&self, model: &str, version: &str, ready: bool) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "# HELP medallion_serve_model_info The model version served.\n# TYPE medallion_serve_model_info gauge");
-        let _ = writeln!(s, "medallion_serve_model_info{{model=\"{model}\",version=\"{version}\"}} 1");
-        let _ = writeln!(s, "# HELP medallion_serve_ready Whether the model is loaded.\n# TYPE medallion_serve_ready gauge\nmedallion_serve_ready {}", u8::from(ready));
-        let _ = writeln!(s, "# HELP medallion_serve_requests_total HTTP requests by route and status.\n# TYPE medallion_serve_requests_total counter");
+        let _ = writeln!(
+            s,
+            "# HELP medallion_serve_model_info The model version served.\n# TYPE medallion_serve_model_info gauge"
+        );
+        let _ = writeln!(
+            s,
+            "medallion_serve_model_info{{model=\"{model}\",version=\"{version}\"}} 1"
+        );
+        let _ = writeln!(
+            s,
+            "# HELP medallion_serve_ready Whether the model is loaded.\n# TYPE medallion_serve_ready gauge\nmedallion_serve_ready {}",
+            u8::from(ready)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP medallion_serve_requests_total HTTP requests by route and status.\n# TYPE medallion_serve_requests_total counter"
+        );
         if let Ok(m) = self.requests.lock() {
             for ((route, status), n) in m.iter() {
-                let _ = writeln!(s, "medallion_serve_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
+                let _ = writeln!(
+                    s,
+                    "medallion_serve_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+                );
             }
         }
-        let _ = writeln!(s, "# HELP medallion_serve_inference_duration_seconds Time to answer an inference request.\n# TYPE medallion_serve_inference_duration_seconds histogram");
+        let _ = writeln!(
+            s,
+            "# HELP medallion_serve_inference_duration_seconds Time to answer an inference request.\n# TYPE medallion_serve_inference_duration_seconds histogram"
+        );
         for (b, bound) in self.buckets.iter().zip(BUCKETS) {
-            let _ = writeln!(s, "medallion_serve_inference_duration_seconds_bucket{{le=\"{bound}\"}} {}", b.load(Ordering::Relaxed));
+            let _ = writeln!(
+                s,
+                "medallion_serve_inference_duration_seconds_bucket{{le=\"{bound}\"}} {}",
+                b.load(Ordering::Relaxed)
+            );
         }
         let count = self.latency_count.load(Ordering::Relaxed);
-        let _ = writeln!(s, "medallion_serve_inference_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(s, "medallion_serve_inference_duration_seconds_sum {}", self.latency_sum_ns.load(Ordering::Relaxed) as f64 / 1e9);
-        let _ = writeln!(s, "medallion_serve_inference_duration_seconds_count {count}");
+        let _ = writeln!(
+            s,
+            "medallion_serve_inference_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            s,
+            "medallion_serve_inference_duration_seconds_sum {}",
+            self.latency_sum_ns.load(Ordering::Relaxed) as f64 / 1e9
+        );
+        let _ = writeln!(
+            s,
+            "medallion_serve_inference_duration_seconds_count {count}"
+        );
         for (name, help, v) in [
             ("medallion_serve_rows_total", "Rows predicted.", &self.rows),
-            ("medallion_serve_captured_rows_total", "Rows written to the request capture.", &self.captured_rows),
-            ("medallion_serve_capture_dropped_rows_total", "Sampled rows dropped because the capture queue was full.", &self.capture_dropped_rows),
-            ("medallion_serve_capture_failures_total", "Capture batches that could not be written.", &self.capture_failures),
+            (
+                "medallion_serve_captured_rows_total",
+                "Rows written to the request capture.",
+                &self.captured_rows,
+            ),
+            (
+                "medallion_serve_capture_dropped_rows_total",
+                "Sampled rows dropped because the capture queue was full.",
+                &self.capture_dropped_rows,
+            ),
+            (
+                "medallion_serve_capture_failures_total",
+                "Capture batches that could not be written.",
+                &self.capture_failures,
+            ),
         ] {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
+            let _ = writeln!(
+                s,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
         }
         s
     }

@@ -66,7 +66,8 @@ impl Values {
 }
 
 const NUMERIC: [&str; 11] = [
-    "FP64", "FP32", "FP16", "INT64", "INT32", "INT16", "INT8", "UINT64", "UINT32", "UINT16", "UINT8",
+    "FP64", "FP32", "FP16", "INT64", "INT32", "INT16", "INT8", "UINT64", "UINT32", "UINT16",
+    "UINT8",
 ];
 
 fn width(datatype: &str) -> Option<usize> {
@@ -100,15 +101,19 @@ fn decode(t: &InputTensor, binary: Option<&[u8]>) -> Result<Values, BadRequest> 
             let mut out = Vec::new();
             let mut rest = raw;
             while !rest.is_empty() {
-                let (len, tail) = rest
-                    .split_first_chunk::<4>()
-                    .ok_or_else(|| BadRequest::new(format!("input {}: truncated BYTES element", t.name)))?;
+                let (len, tail) = rest.split_first_chunk::<4>().ok_or_else(|| {
+                    BadRequest::new(format!("input {}: truncated BYTES element", t.name))
+                })?;
                 let len = u32::from_le_bytes(*len) as usize;
                 if tail.len() < len {
-                    return Err(BadRequest::new(format!("input {}: truncated BYTES element", t.name)));
+                    return Err(BadRequest::new(format!(
+                        "input {}: truncated BYTES element",
+                        t.name
+                    )));
                 }
-                let s = std::str::from_utf8(&tail[..len])
-                    .map_err(|_| BadRequest::new(format!("input {}: BYTES element is not UTF-8", t.name)))?;
+                let s = std::str::from_utf8(&tail[..len]).map_err(|_| {
+                    BadRequest::new(format!("input {}: BYTES element is not UTF-8", t.name))
+                })?;
                 out.push(s.to_string());
                 rest = &tail[len..];
             }
@@ -175,7 +180,11 @@ fn decode(t: &InputTensor, binary: Option<&[u8]>) -> Result<Values, BadRequest> 
             BadRequest::new(format!(
                 "input {}: data does not match datatype {dt} (expected {})",
                 t.name,
-                if dt == "BOOL" { "true/false" } else { "numbers" }
+                if dt == "BOOL" {
+                    "true/false"
+                } else {
+                    "numbers"
+                }
             ))
         })?;
     Ok(Values::Numbers(nums))
@@ -287,7 +296,12 @@ pub fn parse(body: &[u8], header_len: Option<usize>) -> Result<(InferRequest, &[
 
 /// The model's input columns from the request's tensors: one tensor per input, or one
 /// row-major `[rows, inputs]` tensor holding them all in metadata order.
-pub fn frame_of(model: &ModelFile, req: &InferRequest, binary: &[u8], max_rows: usize) -> Result<Frame, BadRequest> {
+pub fn frame_of(
+    model: &ModelFile,
+    req: &InferRequest,
+    binary: &[u8],
+    max_rows: usize,
+) -> Result<Frame, BadRequest> {
     let mut offset = 0usize;
     let mut decoded: Vec<(&InputTensor, Values)> = Vec::new();
     for t in &req.inputs {
@@ -297,13 +311,20 @@ pub fn frame_of(model: &ModelFile, req: &InferRequest, binary: &[u8], max_rows: 
             .and_then(|p| p.get("binary_data_size"))
             .map(|v| v.as_u64().map(|n| n as usize).ok_or(()))
             .transpose()
-            .map_err(|()| BadRequest::new(format!("input {}: binary_data_size is not a count", t.name)))?;
+            .map_err(|()| {
+                BadRequest::new(format!("input {}: binary_data_size is not a count", t.name))
+            })?;
         let raw = match size {
             Some(n) => {
                 let end = offset
                     .checked_add(n)
                     .filter(|&e| e <= binary.len())
-                    .ok_or_else(|| BadRequest::new(format!("input {}: binary data is shorter than binary_data_size", t.name)))?;
+                    .ok_or_else(|| {
+                        BadRequest::new(format!(
+                            "input {}: binary data is shorter than binary_data_size",
+                            t.name
+                        ))
+                    })?;
                 let r = &binary[offset..end];
                 offset = end;
                 Some(r)
@@ -342,7 +363,9 @@ pub fn frame_of(model: &ModelFile, req: &InferRequest, binary: &[u8], max_rows: 
         for (j, input) in inputs.iter().enumerate() {
             let col = match &values {
                 Values::Numbers(n) => Values::Numbers((0..rows).map(|i| n[i * k + j]).collect()),
-                Values::Texts(s) => Values::Texts((0..rows).map(|i| s[i * k + j].clone()).collect()),
+                Values::Texts(s) => {
+                    Values::Texts((0..rows).map(|i| s[i * k + j].clone()).collect())
+                }
             };
             columns.insert(input.name.clone(), column_for(input, col, &t.name)?);
         }
@@ -377,9 +400,16 @@ pub fn frame_of(model: &ModelFile, req: &InferRequest, binary: &[u8], max_rows: 
             }
             columns.insert(t.name.clone(), column_for(input, values, &t.name)?);
         }
-        let missing: Vec<&str> = names.iter().copied().filter(|n| !columns.contains_key(*n)).collect();
+        let missing: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| !columns.contains_key(*n))
+            .collect();
         if !missing.is_empty() {
-            return Err(BadRequest::new(format!("missing input(s) {}", missing.join(", "))));
+            return Err(BadRequest::new(format!(
+                "missing input(s) {}",
+                missing.join(", ")
+            )));
         }
         rows = n_rows.unwrap_or(0);
         check_rows(rows, max_rows)?;
@@ -402,7 +432,10 @@ fn check_rows(rows: usize, max: usize) -> Result<(), BadRequest> {
 /// Whether the client asked for binary outputs.
 pub fn wants_binary(req: &InferRequest) -> bool {
     let flag = |p: &Option<Map<String, Value>>, key: &str| {
-        p.as_ref().and_then(|p| p.get(key)).and_then(Value::as_bool).unwrap_or(false)
+        p.as_ref()
+            .and_then(|p| p.get(key))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
     };
     match &req.outputs {
         Some(outs) if !outs.is_empty() => outs.iter().any(|o| flag(&o.parameters, "binary_data")),
