@@ -145,6 +145,7 @@ async fn server_metadata(State(s): State<Shared>) -> Response {
 }
 
 /// The loaded model when `name` (and `version`, if given) match; else the error response.
+#[allow(clippy::result_large_err)] // the error is the HTTP response itself, built once per failed request
 fn resolve<'a>(s: &'a AppState, name: &str, version: Option<&str>) -> Result<&'a Loaded, Response> {
     let Some(loaded) = s.loaded.get() else {
         return Err(error(

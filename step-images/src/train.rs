@@ -35,7 +35,8 @@ pub struct TrainArgs {
 }
 
 /// Trains (or finds) the model version these arguments describe, then logs it to MLflow when
-/// `MLFLOW_TRACKING_URI` is set.
+/// `MLFLOW_TRACKING_URI` is set and it was not logged before (a retry after an MLflow outage
+/// logs the version the failed attempt committed).
 pub async fn run(args: &TrainArgs) -> Result<TrainOutcome, medallion_model::Error> {
     let (spec, _) = ModelSpec::load(&args.spec)?;
     let registry = Registry::new(StoreLocation::open("lake", &args.lake)?);
@@ -48,10 +49,8 @@ pub async fn run(args: &TrainArgs) -> Result<TrainOutcome, medallion_model::Erro
         export_split: args.export_split.clone(),
     };
     let outcome = train::train(&registry, request).await?;
-    if outcome.created
-        && let Some(config) = medallion_model::mlflow::Config::from_env()
-    {
-        medallion_model::mlflow::log_version(&config, &registry, &spec, &outcome).await?;
+    if let Some(config) = medallion_model::mlflow::Config::from_env() {
+        medallion_model::mlflow::log_once(&config, &registry, &spec, &outcome).await?;
     }
     Ok(outcome)
 }

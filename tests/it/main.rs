@@ -12,6 +12,7 @@ mod concurrency;
 mod events;
 mod images;
 mod import_local;
+mod models;
 mod plugin;
 mod profile;
 mod refine;

@@ -456,33 +456,7 @@ impl PluginServer {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> (u16, String) {
-        use std::io::{Read, Write};
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect plugin");
-        stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).expect("send head");
-        // The server may answer (413, 403) before reading a large body and close: ignore that.
-        let _ = stream.write_all(body);
-        let mut raw = Vec::new();
-        let _ = stream.read_to_end(&mut raw);
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let status: u16 = text
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (status, body)
+        http_request(self.port, method, path, headers, body)
     }
 
     /// `POST /api/v1/template.execute` as the agent sends it, with `token`.
@@ -527,4 +501,140 @@ pub fn argo_schema(name: &str) -> PathBuf {
                 tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
             )
         })
+}
+
+/// One HTTP/1.1 request to a loopback port; returns the status and the body.
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("send head");
+    // The server may answer (413, 403) before reading a large body and close: ignore that.
+    let _ = stream.write_all(body);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status: u16 = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// A real `medallion-serve` on a free loopback port, killed on drop.
+pub struct ModelServer {
+    child: Child,
+    pub port: u16,
+    stderr_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl ModelServer {
+    /// Starts the server for `model` in `lake` with extra flags; waits until it is ready.
+    pub fn start(lake: &str, model: &str, extra: &[&str]) -> ModelServer {
+        let dir = tempfile::tempdir().expect("server dir");
+        let stderr_file = dir.path().join("stderr.log");
+        let port = free_port();
+        let child = Command::new(bin("medallion-serve"))
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--lake",
+                lake,
+                "--model",
+                model,
+            ])
+            .args(extra)
+            .env_remove("MEDALLION_LAKE")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_file).expect("stderr file"))
+            .spawn()
+            .expect("start medallion-serve");
+        let mut server = ModelServer {
+            child,
+            port,
+            stderr_file,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("medallion-serve exited with {status}: {}", server.logs());
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && server.request("GET", "/v2/health/ready", &[], b"").0 == 200
+            {
+                return server;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "medallion-serve was not ready within 10 s: {}",
+                server.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.stderr_file).unwrap_or_default()
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String) {
+        http_request(self.port, method, path, headers, body)
+    }
+
+    /// Sends SIGTERM (as Kubernetes does) and returns the exit code.
+    pub fn terminate(&mut self) -> i32 {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s.code().unwrap_or(-1);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "medallion-serve did not stop within 20 s of SIGTERM: {}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ModelServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -159,7 +159,31 @@ fn error_code(e: &Error) -> bool {
     matches!(e, Error::Mlflow { message, .. } if message.contains("RESOURCE_ALREADY_EXISTS"))
 }
 
-/// Logs a new model version as an MLflow run and registers it.
+/// Logs the version unless `models/<m>/v<N>/mlflow.json` says it was logged already; records
+/// the run there afterwards.
+pub async fn log_once(
+    config: &Config,
+    registry: &Registry,
+    spec: &ModelSpec,
+    outcome: &TrainOutcome,
+) -> Result<Option<Logged>> {
+    let m = &outcome.manifest;
+    let rel = layout::model_file(&m.dataset, m.version, "mlflow.json");
+    if records::read_bytes(registry.lake(), &rel).await?.is_some() {
+        return Ok(None);
+    }
+    let logged = log_version(config, registry, spec, outcome).await?;
+    let record = json!({
+        "tracking_uri": config.uri,
+        "experiment_id": logged.experiment_id,
+        "run_id": logged.run_id,
+        "registered_version": logged.registered_version,
+    });
+    records::create_json(registry.lake(), &rel, &record).await?;
+    Ok(Some(logged))
+}
+
+/// Logs a model version as an MLflow run and registers it.
 pub async fn log_version(
     config: &Config,
     registry: &Registry,

@@ -40,7 +40,8 @@ pub struct TrainRequest {
     pub version: Option<u64>,
     pub spec: ModelSpec,
     pub workflow: Option<WorkflowRef>,
-    /// Also write the encoded train/holdout matrices here as CSV (train.csv, holdout.csv).
+    /// Also write the encoded train/holdout matrices here as CSV (train.csv, holdout.csv; last
+    /// column the target) and the holdout predictions (predictions.csv).
     pub export_split: Option<PathBuf>,
 }
 
@@ -180,6 +181,13 @@ fn export(dir: &std::path::Path, trained: &Trained) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(io)?;
     for (name, (x, y)) in [("train.csv", &split.train), ("holdout.csv", &split.holdout)] {
         std::fs::write(dir.join(name), csv_of(&split.features, &split.target, x, y)).map_err(io)?;
+    }
+    if !trained.holdout.is_empty() {
+        let mut s = String::from("prediction\n");
+        for (_, p) in &trained.holdout {
+            s.push_str(&format!("{p:?}\n"));
+        }
+        std::fs::write(dir.join("predictions.csv"), s).map_err(io)?;
     }
     Ok(())
 }
