@@ -84,6 +84,30 @@ COPY --from=binaries /out/bin/medallion-profile /medallion-profile
 USER 65532:65532
 ENTRYPOINT ["/medallion-profile"]
 
+FROM scratch AS medallion-train
+ARG VERSION REVISION SOURCE
+LABEL org.opencontainers.image.title="medallion-train" \
+      org.opencontainers.image.description="Trains a model version (ridge, gradient-boosted trees, k-means) from a lake version and a model spec" \
+      org.opencontainers.image.version="${VERSION}" org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=binaries /out/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=binaries /out/bin/medallion-train /medallion-train
+USER 65532:65532
+ENTRYPOINT ["/medallion-train"]
+
+# The model server: KServe V2 over HTTP on 8080, same non-root user as the steps.
+FROM scratch AS medallion-serve
+ARG VERSION REVISION SOURCE
+LABEL org.opencontainers.image.title="medallion-serve" \
+      org.opencontainers.image.description="Serves a Medallion model version over the KServe V2 / Open Inference Protocol" \
+      org.opencontainers.image.version="${VERSION}" org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=binaries /out/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=binaries /out/bin/medallion-serve /medallion-serve
+USER 65532:65532
+EXPOSE 8080
+ENTRYPOINT ["/medallion-serve"]
+
 # The executor plugin runs as 8737 with group 0: Argo's agent writes /var/run/argo/token owned by
 # uid 8737, gid 0, mode 0440 (argo-workflows#13015); plugin.yaml sets the same ids.
 FROM scratch AS medallion-plugin

@@ -161,5 +161,8 @@ fn the_step_library_is_consistent_with_the_images_and_argos_schema() {
             );
         }
     }
-    assert_eq!(containers, 6, "import, refine, profile in both copies");
+    assert_eq!(
+        containers, 8,
+        "import, refine, profile, train in both copies"
+    );
 }
