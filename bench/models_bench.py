@@ -113,17 +113,18 @@ def main():
     ex = os.path.join(REPO, "examples")
     rows = []
 
-    def regression(label, lake, dataset, spec):
+    def regression(label, lake, dataset, spec, ridge_spec=None):
+        tag = spec_model(spec)
         for kind in ("gbt", "ridge"):
-            s = spec if kind == "gbt" else variant(spec, os.path.join(work, f"{label}-ridge.yaml"), [
-                (f"model: {spec_model(spec)}", f"model: {spec_model(spec)}-ridge"),
-                ("kind: gradient_boosting", "kind: ridge, alpha: 1.0"),
+            s = spec if kind == "gbt" else ridge_spec or variant(spec, os.path.join(work, f"{tag}-ridge.yaml"), [
+                (f"model: {tag}", f"model: {tag}-ridge"),
+                ("{kind: gradient_boosting}", "{kind: ridge, alpha: 1.0}"),
             ])
             best_total = best_fit = None
             for r in range(a.repeat):
                 # A fresh model name per repeat: the same data + spec would find the version.
-                sr = variant(s, os.path.join(work, f"{label}-{kind}-{r}.yaml"), [(f"model: {spec_model(s)}", f"model: {spec_model(s)}-r{r}")])
-                split = os.path.join(work, f"{label}-{kind}-split")
+                sr = variant(s, os.path.join(work, f"{tag}-{kind}-{r}.yaml"), [(f"model: {spec_model(s)}", f"model: {spec_model(s)}-r{r}")])
+                split = os.path.join(work, f"{tag}-{kind}-split")
                 metrics, total, fit = train(bins, lake, dataset, sr, split)
                 best_total = total if best_total is None else min(best_total, total)
                 best_fit = fit if best_fit is None else min(best_fit, fit)
@@ -145,7 +146,7 @@ def main():
     houses = os.path.join(work, "houses.csv")
     run([f"{bins}/medallion", "generate", "houses", "--rows", str(a.houses), "--seed", "42", "--out", houses])
     silver(bins, glake, "houses", houses, f"{ex}/contracts/houses.yaml")
-    regression(f"generated houses ({a.houses:,})", glake, "houses", f"{ex}/models/house-price.yaml")
+    regression(f"generated houses ({a.houses:,})", glake, "houses", f"{ex}/models/house-price.yaml", f"{ex}/models/house-price-ridge.yaml")
 
     sales = os.path.join(work, "sales.csv")
     run([f"{bins}/medallion", "generate", "sales", "--rows", str(a.sales), "--seed", "42", "--out", sales])

@@ -130,6 +130,7 @@ pub fn regression(spec: &ModelSpec, frame: &Frame, dataset: &str) -> Result<Trai
     let x_hold = encoder
         .transform(&hold_frame)
         .map_err(|m| Error::data(dataset, m))?;
+    let clock = std::time::Instant::now();
     let (estimator, fit_report) = fit_estimator(
         &spec.algorithm,
         &x_train,
@@ -137,6 +138,7 @@ pub fn regression(spec: &ModelSpec, frame: &Frame, dataset: &str) -> Result<Trai
         spec.split.seed,
         dataset,
     )?;
+    let fit_seconds = clock.elapsed().as_secs_f64();
     let features = encoder.feature_names();
     let model = ModelFile {
         format: MODEL_FORMAT.into(),
@@ -155,6 +157,7 @@ pub fn regression(spec: &ModelSpec, frame: &Frame, dataset: &str) -> Result<Trai
     let pred = model.predict_matrix(&x_hold);
     let mut m = metrics::regression(&y_hold, &pred);
     m.insert("train_rows".into(), train.len() as f64);
+    let clock = std::time::Instant::now();
     let cv = match spec.split.k_folds {
         Some(k) => Some(cross_validate(
             spec,
@@ -165,6 +168,7 @@ pub fn regression(spec: &ModelSpec, frame: &Frame, dataset: &str) -> Result<Trai
         )?),
         None => None,
     };
+    let cv_seconds = clock.elapsed().as_secs_f64();
     if let Some(cv) = &cv
         && let Some(mean) = cv.get("mean_rmse").and_then(Value::as_f64)
     {
@@ -174,6 +178,7 @@ pub fn regression(spec: &ModelSpec, frame: &Frame, dataset: &str) -> Result<Trai
         "rows": {"train": train.len(), "holdout": hold.len(), "dropped_missing_target": dropped},
         "fit": fit_report,
         "cv": cv,
+        "seconds": {"fit": fit_seconds, "cv": cv_seconds},
     });
     Ok(Trained {
         model,
@@ -301,10 +306,18 @@ impl CustomerTable {
                 self.skipped_rows += 1;
                 continue;
             }
-            let agg = self.customers.entry(id.clone()).or_insert(CustomerAgg {
-                last: f64::MIN,
-                ..Default::default()
-            });
+            if !self.customers.contains_key(id.as_str()) {
+                self.customers.insert(
+                    id.clone(),
+                    CustomerAgg {
+                        last: f64::MIN,
+                        ..Default::default()
+                    },
+                );
+            }
+            let Some(agg) = self.customers.get_mut(id.as_str()) else {
+                continue;
+            };
             agg.last = agg.last.max(t);
             agg.count += 1;
             agg.amount += amount;
@@ -402,6 +415,7 @@ pub fn clustering(
             .collect(),
     };
     let z_train = scaled(&x_train);
+    let clock = std::time::Instant::now();
     let fit = kmeans::fit(
         &z_train,
         p.k as usize,
@@ -411,6 +425,7 @@ pub fn clustering(
         spec.split.seed,
     )
     .map_err(|m| Error::data(dataset, m))?;
+    let fit_seconds = clock.elapsed().as_secs_f64();
     let km = KmeansModel {
         mean: mean.clone(),
         scale: scale.clone(),
@@ -486,6 +501,7 @@ pub fn clustering(
     let details = json!({
         "rows": {"customers": frame.rows, "train": train.len(), "holdout": hold.len(), "skipped_sales": table.skipped_rows},
         "fit": {"iterations": fit.iterations, "n_init": p.n_init},
+        "seconds": {"fit": fit_seconds},
         "reference_day": table.reference,
     });
     let by_customer: HashMap<String, usize> = ids.into_iter().zip(labels.iter().copied()).collect();

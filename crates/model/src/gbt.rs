@@ -121,32 +121,35 @@ fn bin_of(thresholds: &[f64], x: f64) -> u8 {
 
 const BINS: usize = 256;
 
+/// Sum of gradients and row count of one bin.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cell {
+    grad: f64,
+    count: u32,
+}
+
+/// Per feature, `BINS` cells.
 struct Histogram {
-    grad: Vec<f64>,
-    count: Vec<u32>,
+    cells: Vec<Cell>,
 }
 
 impl Histogram {
     fn zero(features: usize) -> Histogram {
         Histogram {
-            grad: vec![0.0; features * BINS],
-            count: vec![0; features * BINS],
+            cells: vec![Cell::default(); features * BINS],
         }
     }
 
     fn minus(&self, other: &Histogram) -> Histogram {
         Histogram {
-            grad: self
-                .grad
+            cells: self
+                .cells
                 .iter()
-                .zip(&other.grad)
-                .map(|(a, b)| a - b)
-                .collect(),
-            count: self
-                .count
-                .iter()
-                .zip(&other.count)
-                .map(|(a, b)| a - b)
+                .zip(&other.cells)
+                .map(|(a, b)| Cell {
+                    grad: a.grad - b.grad,
+                    count: a.count - b.count,
+                })
                 .collect(),
         }
     }
@@ -156,6 +159,8 @@ struct Split {
     feature: usize,
     bin: u8,
     gain: f64,
+    /// Sum of the gradients going left (from the histogram).
+    grad_left: f64,
 }
 
 struct Node {
@@ -174,35 +179,51 @@ struct Grower<'a> {
     rows: usize,
     features: usize,
     thresholds: &'a [Vec<f64>],
-    grad: &'a [f64],
+    /// Gradients in single precision, as scikit-learn keeps them (sums are double).
+    grad: &'a [f32],
     p: &'a GbtParams,
 }
 
 impl Grower<'_> {
-    fn histogram(&self, idx: &[usize]) -> Histogram {
+    /// The histogram of the rows in `idx` (`None`: every row, read in order).
+    fn histogram(&self, idx: Option<&[u32]>) -> Histogram {
         let mut h = Histogram::zero(self.features);
-        let fill = |fs: std::ops::Range<usize>, grad: &mut [f64], count: &mut [u32]| {
+        let rows = idx.map_or(self.rows, <[u32]>::len);
+        // The node's gradients gathered once, in row order, for every feature's pass.
+        let ordered: Vec<f32> = idx.map_or_else(Vec::new, |idx| {
+            idx.iter().map(|&i| self.grad[i as usize]).collect()
+        });
+        let fill = |fs: std::ops::Range<usize>, cells: &mut [Cell]| {
             for (k, f) in fs.enumerate() {
                 let col = &self.bins[f * self.rows..(f + 1) * self.rows];
-                let g = &mut grad[k * BINS..(k + 1) * BINS];
-                let c = &mut count[k * BINS..(k + 1) * BINS];
-                for &i in idx {
-                    let b = col[i] as usize;
-                    g[b] += self.grad[i];
-                    c[b] += 1;
+                let h = &mut cells[k * BINS..(k + 1) * BINS];
+                match idx {
+                    Some(idx) => {
+                        for (&i, &g) in idx.iter().zip(&ordered) {
+                            let c = &mut h[col[i as usize] as usize];
+                            c.grad += f64::from(g);
+                            c.count += 1;
+                        }
+                    }
+                    None => {
+                        for (&b, &g) in col.iter().zip(self.grad) {
+                            let c = &mut h[b as usize];
+                            c.grad += f64::from(g);
+                            c.count += 1;
+                        }
+                    }
                 }
             }
         };
-        if idx.len() * self.features > 200_000 && self.features > 1 {
+        if rows * self.features > 50_000 && self.features > 1 {
             let half = self.features / 2;
-            let (g1, g2) = h.grad.split_at_mut(half * BINS);
-            let (c1, c2) = h.count.split_at_mut(half * BINS);
+            let (c1, c2) = h.cells.split_at_mut(half * BINS);
             std::thread::scope(|s| {
-                s.spawn(|| fill(0..half, g1, c1));
-                fill(half..self.features, g2, c2);
+                s.spawn(|| fill(0..half, c1));
+                fill(half..self.features, c2);
             });
         } else {
-            fill(0..self.features, &mut h.grad, &mut h.count);
+            fill(0..self.features, &mut h.cells);
         }
         h
     }
@@ -216,8 +237,9 @@ impl Grower<'_> {
             let nbins = self.thresholds[f].len() + 1;
             let (mut gl, mut nl) = (0.0, 0usize);
             for b in 0..nbins.saturating_sub(1) {
-                gl += h.grad[f * BINS + b];
-                nl += h.count[f * BINS + b] as usize;
+                let cell = h.cells[f * BINS + b];
+                gl += cell.grad;
+                nl += cell.count as usize;
                 if nl < msl {
                     continue;
                 }
@@ -232,6 +254,7 @@ impl Grower<'_> {
                         feature: f,
                         bin: b as u8,
                         gain,
+                        grad_left: gl,
                     });
                 }
             }
@@ -240,7 +263,7 @@ impl Grower<'_> {
     }
 
     /// Grows one tree over `idx` (reordered in place); returns it and each row's leaf value.
-    fn grow(&self, idx: &mut [usize], raw: &mut [f64]) -> Tree {
+    fn grow(&self, idx: &mut [u32], raw: &mut [f64]) -> Tree {
         let lr = self.p.learning_rate;
         let l2 = self.p.l2_regularization;
         let msl = self.p.min_samples_leaf as usize;
@@ -251,7 +274,7 @@ impl Grower<'_> {
             right: vec![0],
             value: vec![0.0],
         };
-        let sum_grad: f64 = idx.iter().map(|&i| self.grad[i]).sum();
+        let sum_grad: f64 = self.grad.iter().map(|&g| f64::from(g)).sum();
         let mut root = Node {
             start: 0,
             end: idx.len(),
@@ -264,7 +287,7 @@ impl Grower<'_> {
         let mut open: Vec<Node> = Vec::new();
         let mut leaves: Vec<Node> = Vec::new();
         if idx.len() >= 2 * msl {
-            let h = self.histogram(idx);
+            let h = self.histogram(None);
             root.split = self.best_split(&h, idx.len(), sum_grad);
             root.hist = Some(h);
         }
@@ -274,7 +297,7 @@ impl Grower<'_> {
             leaves.push(root);
         }
         let mut n_leaves = 1usize;
-        let mut scratch = vec![0usize; idx.len()];
+        let mut scratch = vec![0u32; 2 * idx.len()];
         while !open.is_empty() && n_leaves < self.p.max_leaf_nodes as usize {
             let pos = open
                 .iter()
@@ -287,24 +310,24 @@ impl Grower<'_> {
             let node = open.swap_remove(pos);
             let Some(split) = &node.split else { continue };
             let (f, b) = (split.feature, split.bin);
-            // Stable partition of the node's rows.
+            // Stable, branch-free partition of the node's rows.
             let col = &self.bins[f * self.rows..(f + 1) * self.rows];
             let rows = &mut idx[node.start..node.end];
-            let (mut l, mut r) = (0usize, rows.len());
-            let buf = &mut scratch[..rows.len()];
-            for &i in rows.iter() {
-                if col[i] <= b {
-                    buf[l] = i;
-                    l += 1;
-                } else {
-                    r -= 1;
-                    buf[r] = i;
+            let (mut l, mut r) = (0usize, 0usize);
+            {
+                let (left_buf, right_buf) = scratch.split_at_mut(rows.len());
+                for &i in rows.iter() {
+                    let go_left = col[i as usize] <= b;
+                    left_buf[l] = i;
+                    right_buf[r] = i;
+                    l += usize::from(go_left);
+                    r += usize::from(!go_left);
                 }
+                rows[..l].copy_from_slice(&left_buf[..l]);
+                rows[l..].copy_from_slice(&right_buf[..r]);
             }
-            buf[l..].reverse();
-            rows.copy_from_slice(buf);
             let mid = node.start + l;
-            let left_grad: f64 = idx[node.start..mid].iter().map(|&i| self.grad[i]).sum();
+            let left_grad = split.grad_left;
             let out_l = tree.value.len();
             for _ in 0..2 {
                 tree.feature.push(0);
@@ -347,7 +370,7 @@ impl Grower<'_> {
                 } else {
                     1
                 };
-                let hs = self.histogram(&idx[children[small].start..children[small].end]);
+                let hs = self.histogram(Some(&idx[children[small].start..children[small].end]));
                 let parent_hist = node.hist.as_ref();
                 let hl = parent_hist.map(|p| p.minus(&hs));
                 if let Some(other) = hl {
@@ -375,7 +398,7 @@ impl Grower<'_> {
             let value = -leaf.sum_grad / (n + l2) * lr;
             tree.value[leaf.out] = value;
             for &i in &idx[leaf.start..leaf.end] {
-                raw[i] += value;
+                raw[i as usize] += value;
             }
         }
         tree
@@ -395,6 +418,12 @@ pub fn fit(
 ) -> Result<(GradientBoosting, FitReport), String> {
     if x.rows < 2 {
         return Err("fewer than 2 training rows".into());
+    }
+    if x.rows > u32::MAX as usize {
+        return Err(format!(
+            "{} training rows is more than this trainer handles (2^32)",
+            x.rows
+        ));
     }
     let early = match p.early_stopping {
         EarlyStopping::On => true,
@@ -429,7 +458,7 @@ pub fn fit(
     }
     let baseline = yt.iter().sum::<f64>() / n as f64;
     let mut raw = vec![baseline; n];
-    let mut grad = vec![0.0; n];
+    let mut grad = vec![0.0f32; n];
     let mut val_raw = vec![baseline; val_rows.len()];
     let val_loss = |val_raw: &[f64]| -> f64 {
         let s: f64 = val_rows
@@ -441,11 +470,11 @@ pub fn fit(
     };
     let mut scores = vec![val_loss(&val_raw)];
     let mut trees = Vec::new();
-    let mut idx: Vec<usize> = (0..n).collect();
+    let mut idx: Vec<u32> = (0..n as u32).collect();
     let mut early_stopped = false;
     for _ in 0..p.max_iter {
         for i in 0..n {
-            grad[i] = raw[i] - yt[i];
+            grad[i] = (raw[i] - yt[i]) as f32;
         }
         let grower = Grower {
             bins: &bins,

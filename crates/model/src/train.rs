@@ -334,10 +334,25 @@ pub async fn train(registry: &Registry, req: TrainRequest) -> Result<TrainOutcom
             sha256: sha256_hex(bytes),
         });
     }
+    // Phases: reading and preparing the data, the model fit, cross-validation, the rest.
+    let mut phases = BTreeMap::new();
+    let mut accounted = 0.0;
+    if let Some(secs) = trained.details.get("seconds").and_then(Value::as_object) {
+        for (k, v) in secs {
+            if let Some(x) = v.as_f64() {
+                phases.insert(k.clone(), x);
+                accounted += x;
+            }
+        }
+    }
+    phases.insert(
+        "read_and_evaluate".to_string(),
+        (fit_seconds - accounted).max(0.0),
+    );
     let timings = Timings {
         started_at: started,
         finished_at: chrono::Utc::now(),
-        phases: BTreeMap::from([("fit".to_string(), fit_seconds)]),
+        phases,
     };
     let schema = arrow_schema::Schema::empty();
     let mut manifest = Manifest::new_version(
