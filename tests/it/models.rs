@@ -678,6 +678,45 @@ fn served_model_answers_tritonclient_with_the_trainers_predictions() {
             .any(|c| c == "predict")
     );
     assert!(rows.iter().all(|r| r["_model_version"] == "1"));
+    // Captured traffic is profiled against the training data: import a capture file into
+    // bronze, then drift against the silver version the model learnt from.
+    files.sort();
+    let imported = import(
+        &lake,
+        &["--dataset", "house-price-traffic", "--source", &files[0]],
+        &[],
+    );
+    assert_eq!(imported.code, 0, "{}", imported.stderr);
+    let profiled = step(
+        "medallion-profile",
+        &lake,
+        &[
+            "--layer",
+            "bronze",
+            "--dataset",
+            "house-price-traffic",
+            "--against",
+            "silver/houses/1",
+        ],
+        &[],
+    );
+    assert_eq!(profiled.code, 0, "{}", profiled.stderr);
+    assert_eq!(profiled.output("rows"), imported.output("rows"));
+    let drifted = json(profiled.output("drift-columns"));
+    let inputs: Vec<&str> = out["metadata"]["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        drifted
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| inputs.contains(&c.as_str().unwrap())),
+        "drift is computed on the model's inputs: {drifted}"
+    );
 
     // A version that does not exist: exit 2 with what to do.
     let port = free_port().to_string();
