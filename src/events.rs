@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use medallion_argo::sensor::{self, Sensor, SensorError};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::runner::{self, RunOptions};
 
 /// The Sensors in a YAML file (other kinds are skipped; none at all is an error).
 fn sensors(path: &Path) -> Result<Vec<Sensor>, SensorError> {
@@ -27,11 +30,12 @@ fn sensors(path: &Path) -> Result<Vec<Sensor>, SensorError> {
     Ok(out)
 }
 
+/// Prints what fires and returns the Workflows the triggers would submit.
 pub fn replay(
     events: &[PathBuf],
     sensor_files: &[PathBuf],
     json_format: bool,
-) -> Result<(), SensorError> {
+) -> Result<Vec<Value>, SensorError> {
     let mut all_sensors = Vec::new();
     for f in sensor_files {
         all_sensors.extend(sensors(f)?);
@@ -59,7 +63,7 @@ pub fn replay(
             .map(|(_, _, t)| json!({"sensor": t.sensor, "trigger": t.trigger, "workflow": t.workflow}))
             .collect();
         println!("{}", json!({"triggered": list}));
-        return Ok(());
+        return Ok(triggered.into_iter().map(|(_, _, t)| t.workflow).collect());
     }
     if triggered.is_empty() {
         println!("no trigger fires for these events");
@@ -81,5 +85,73 @@ pub fn replay(
             serde_yaml_ng::to_string(&t.workflow).unwrap_or_default()
         );
     }
+    Ok(triggered.into_iter().map(|(_, _, t)| t.workflow).collect())
+}
+
+/// Runs each triggered Workflow locally. A Workflow whose name ran before is what Kubernetes
+/// refuses for a repeated event: it is reported and not run again.
+pub fn run_triggered(workflows: &[Value], options: RunOptions) -> anyhow::Result<()> {
+    for wf in workflows {
+        let name = wf
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("workflow");
+        if options.runs_dir.join(name).exists() {
+            println!(
+                "Workflow {name} exists already (a repeated event): not run again, as Kubernetes would refuse it"
+            );
+            continue;
+        }
+        std::fs::create_dir_all(&options.runs_dir)?;
+        let file = options.runs_dir.join(format!("{name}.workflow.json"));
+        std::fs::write(&file, serde_json::to_string_pretty(wf)?)?;
+        let mut o = options.clone();
+        o.file = file;
+        runner::run(o)?;
+    }
     Ok(())
+}
+
+/// The Event Grid BlobCreated event for a file in a local landing folder: `data.url` is the
+/// file's `file://` URL, the subject puts it under `container`, the ETag comes from the
+/// content (so a changed file is a new upload, the same file the same one).
+pub fn blob_created(file: &Path, landing: &Path, container: &str) -> anyhow::Result<String> {
+    let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let abs = std::fs::canonicalize(file)?;
+    let root = std::fs::canonicalize(landing)
+        .map_err(|e| anyhow::anyhow!("landing folder {}: {e}", landing.display()))?;
+    let relative = abs.strip_prefix(&root).map_err(|_| {
+        anyhow::anyhow!(
+            "{} is not inside the landing folder {}; put it there or pass --landing",
+            file.display(),
+            landing.display()
+        )
+    })?;
+    let blob = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/");
+    let digest = Sha256::digest(&bytes);
+    let etag = format!("0x{}", hex::encode_upper(&digest[..8]));
+    let id = uuid::Uuid::new_v4().to_string();
+    let event = json!([{
+        "topic": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/Microsoft.Storage/storageAccounts/local",
+        "subject": format!("/blobServices/default/containers/{container}/blobs/{blob}"),
+        "eventType": "Microsoft.Storage.BlobCreated",
+        "eventTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "id": id,
+        "data": {
+            "api": "PutBlob",
+            "eTag": etag,
+            "contentType": if blob.ends_with(".csv") { "text/csv" } else { "application/octet-stream" },
+            "contentLength": bytes.len(),
+            "blobType": "BlockBlob",
+            "url": format!("file://{}", abs.display()),
+            "sequencer": format!("{:032x}", u128::from_be_bytes(digest[..16].try_into().unwrap_or_default())),
+        },
+        "dataVersion": "",
+        "metadataVersion": "1"
+    }]);
+    Ok(format!("{}\n", serde_json::to_string_pretty(&event)?))
 }

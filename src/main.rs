@@ -5,8 +5,10 @@ mod approvals;
 mod events;
 mod generate;
 mod lake_view;
+mod lint;
 mod models_view;
 mod plugin_manifest;
+mod runner;
 mod templates;
 
 use std::path::PathBuf;
@@ -106,6 +108,29 @@ enum Command {
         #[arg(long, env = "MEDALLION_LAKE", default_value = "./lake")]
         lake: String,
     },
+    /// Check the Argo YAML offline: Argo's JSON schemas, template references, `{{...}}`
+    /// variables, DAG dependencies, images, Sensor triggers
+    Lint {
+        /// Folders or files (default: workflow-templates event-sources executor-plugin)
+        paths: Vec<PathBuf>,
+        /// The Dockerfile whose `medallion-*` targets are the images templates may use
+        #[arg(long, default_value = "Dockerfile")]
+        dockerfile: PathBuf,
+        /// Output format
+        #[arg(long, value_parser = ["text", "json"], default_value = "text")]
+        format: String,
+    },
+    /// Run a WorkflowTemplate (or a Workflow referencing one) on this machine: tasks in DAG
+    /// order, medallion-* images as the local binaries, suspend gates answered here
+    Run {
+        /// The WorkflowTemplate or Workflow file
+        file: PathBuf,
+        /// The Workflow's name (default: the template's name and a random suffix)
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        flags: RunFlags,
+    },
     /// Argo Events, offline
     Events {
         #[command(subcommand)]
@@ -135,6 +160,71 @@ enum Command {
     },
 }
 
+/// How `medallion run` and `medallion events replay --run` execute a workflow locally.
+#[derive(clap::Args)]
+struct RunFlags {
+    /// A workflow parameter, name=value (repeatable)
+    #[arg(short = 'p', long = "parameter", value_name = "NAME=VALUE")]
+    parameters: Vec<String>,
+    /// Folders whose WorkflowTemplates templateRefs resolve to
+    #[arg(long, default_value = "workflow-templates")]
+    library: Vec<PathBuf>,
+    /// Folder of the step binaries (default: this binary's folder)
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// A ConfigMap's local folder, NAME=DIR (repeatable; defaults: medallion-contracts=examples/contracts,
+    /// medallion-model-specs=examples/models, as the README creates them)
+    #[arg(long = "config-map", value_name = "NAME=DIR")]
+    config_maps: Vec<String>,
+    /// Where run folders (node logs, outputs, artifacts, status.json) and the memo cache go
+    #[arg(long, default_value = ".medallion/runs")]
+    runs_dir: PathBuf,
+    /// Answer every suspend gate with approve
+    #[arg(long, conflicts_with = "reject")]
+    approve: bool,
+    /// Answer every suspend gate with reject
+    #[arg(long)]
+    reject: bool,
+    /// A suspend node's supplied parameter, TASK.PARAM=VALUE (repeatable)
+    #[arg(long, value_name = "TASK.PARAM=VALUE")]
+    supply: Vec<String>,
+    /// The lake the executor plugin serves (default: the workflow parameter `lake`)
+    #[arg(long)]
+    plugin_lake: Option<String>,
+    /// Multiplies retry backoffs and suspend durations (0 = no waiting; for tests)
+    #[arg(long, default_value_t = 1.0, hide = true)]
+    time_scale: f64,
+}
+
+impl RunFlags {
+    fn options(self, file: PathBuf, name: Option<String>) -> anyhow::Result<runner::RunOptions> {
+        Ok(runner::RunOptions {
+            file,
+            parameters: pairs("-p", &self.parameters)?,
+            library: self.library,
+            bin_dir: self.bin_dir.map_or_else(own_dir, Ok)?,
+            config_maps: default_config_maps()
+                .into_iter()
+                .chain(
+                    pairs("--config-map", &self.config_maps)?
+                        .into_iter()
+                        .map(|(k, v)| (k, PathBuf::from(v))),
+                )
+                .collect(),
+            runs_dir: self.runs_dir,
+            name,
+            decision: match (self.approve, self.reject) {
+                (true, _) => Some(runner::Decision::Approve),
+                (_, true) => Some(runner::Decision::Reject),
+                _ => None,
+            },
+            supplied: pairs("--supply", &self.supply)?.into_iter().collect(),
+            plugin_lake: self.plugin_lake,
+            time_scale: self.time_scale,
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum EventsCommand {
     /// Apply Sensors' filters and parameter mapping to Event Grid events and print the
@@ -149,6 +239,26 @@ enum EventsCommand {
         /// text (the Workflows as YAML) or json ({"triggered": [{"sensor", "trigger", "workflow"}]})
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         format: String,
+        /// Then run each triggered Workflow on this machine (as `medallion run` does)
+        #[arg(long)]
+        run: bool,
+        #[command(flatten)]
+        flags: RunFlags,
+    },
+    /// Write the BlobCreated event Event Grid would send for a file in a local landing folder
+    /// (url file://..., subject under the landing container, an ETag from the content)
+    BlobCreated {
+        /// The file, inside the landing folder
+        file: PathBuf,
+        /// The landing folder (plays the landing container)
+        #[arg(long, default_value = "landing")]
+        landing: PathBuf,
+        /// The container name the subject carries
+        #[arg(long, default_value = "landing")]
+        container: String,
+        /// Write here instead of stdout
+        #[arg(long, short)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -279,9 +389,56 @@ fn main() -> ExitCode {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("{flag} {value:?}: expected NAME=VALUE")]
+struct ParameterError {
+    flag: &'static str,
+    value: String,
+}
+
+/// `name=value` flags as pairs.
+fn pairs(flag: &'static str, list: &[String]) -> Result<Vec<(String, String)>, ParameterError> {
+    list.iter()
+        .map(|p| {
+            p.split_once('=')
+                .filter(|(k, _)| !k.is_empty())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| ParameterError {
+                    flag,
+                    value: p.clone(),
+                })
+        })
+        .collect()
+}
+
+/// The folder this binary lives in (the step binaries are built beside it).
+fn own_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    Ok(exe
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(".")))
+}
+
+/// The ConfigMaps the step library mounts, from the folders the README creates them from.
+fn default_config_maps() -> Vec<(String, PathBuf)> {
+    vec![
+        (
+            "medallion-contracts".into(),
+            PathBuf::from("examples/contracts"),
+        ),
+        (
+            "medallion-model-specs".into(),
+            PathBuf::from("examples/models"),
+        ),
+    ]
+}
+
 /// The exit code of a library error (2 bad input, 3 precondition, 1 anything else).
 fn exit_code_of(e: &anyhow::Error) -> u8 {
-    if let Some(l) = e.downcast_ref::<Error>() {
+    if let Some(r) = e.downcast_ref::<runner::RunError>() {
+        r.exit_code()
+    } else if let Some(l) = e.downcast_ref::<Error>() {
         l.exit_code()
     } else if let Some(q) = e.downcast_ref::<medallion_quality::Error>() {
         q.class().exit_code()
@@ -292,6 +449,8 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
     } else if e.downcast_ref::<plugin_manifest::ManifestError>().is_some()
         || e.downcast_ref::<medallion_argo::sensor::SensorError>()
             .is_some()
+        || e.downcast_ref::<lint::LintError>().is_some()
+        || e.downcast_ref::<ParameterError>().is_some()
     {
         2
     } else {
@@ -425,12 +584,40 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => runtime.block_on(approvals::list(&lake, all))?,
             }
         }
+        Command::Lint {
+            paths,
+            dockerfile,
+            format,
+        } => {
+            let paths = if paths.is_empty() {
+                lint::DEFAULT_DIRS.iter().map(PathBuf::from).collect()
+            } else {
+                paths
+            };
+            lint::run(&paths, &dockerfile, format == "json")?;
+        }
+        Command::Run { file, name, flags } => {
+            runner::run(flags.options(file, name)?)?;
+        }
         Command::Events { command } => match command {
             EventsCommand::Replay {
                 events,
                 sensor,
                 format,
-            } => events::replay(&events, &sensor, format == "json")?,
+                run,
+                flags,
+            } => {
+                let workflows = events::replay(&events, &sensor, format == "json")?;
+                if run {
+                    events::run_triggered(&workflows, flags.options(PathBuf::new(), None)?)?;
+                }
+            }
+            EventsCommand::BlobCreated {
+                file,
+                landing,
+                container,
+                out,
+            } => write_or_print(out, events::blob_created(&file, &landing, &container)?)?,
         },
         Command::Templates { command } => match command {
             TemplatesCommand::Cluster { template, out } => {

@@ -13,6 +13,7 @@ mod events;
 mod images;
 mod import_local;
 mod models;
+mod pipelines;
 mod plugin;
 mod profile;
 mod refine;

@@ -6,9 +6,14 @@
 //! - [`duration`]: Go duration strings (`30s`, `1h30m`) as Argo writes and reads them.
 //! - [`sensor`]: Argo Events Sensor semantics (filters, conditions, parameter mapping) to replay
 //!   an event offline.
+//! - [`schema`]: validation against Argo's own JSON schemas (vendored, embedded).
+//! - [`lint`]: the checks beyond the schema (references, variables, DAG cycles, images).
 
 pub mod duration;
+pub mod expr;
+pub mod lint;
 pub mod plugin;
+pub mod schema;
 pub mod sensor;
 
 pub use duration::{DurationError, format_go_duration, parse_go_duration};

@@ -1,0 +1,837 @@
+//! How the runner executes leaf nodes: containers as local processes, suspend gates, plugin
+//! templates through a real `medallion-plugin`; and the retry, memoize and mutex settings.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use medallion_argo::parse_go_duration;
+use serde_json::{Value, json};
+
+use super::{
+    Decision, Engine, Leaf, Outcome, Phase, RunError, local_binary, template_error, value_text,
+};
+
+pub struct ContainerResult {
+    pub outcome: Outcome,
+    pub exit_code: Option<i32>,
+    pub artifacts: BTreeMap<String, PathBuf>,
+}
+
+/// Mount path → local folder for a container's volumeMounts.
+fn mounts(
+    engine: &Engine,
+    template: &Value,
+    node_dir: &Path,
+) -> Result<Vec<(String, PathBuf)>, RunError> {
+    let tname = template.get("name").and_then(Value::as_str).unwrap_or("?");
+    let volumes: Vec<&Value> = template
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .chain(engine.spec_volumes.iter())
+        .collect();
+    let mut out = Vec::new();
+    for m in template
+        .pointer("/container/volumeMounts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = m.get("name").and_then(Value::as_str).unwrap_or("");
+        let mount = m.get("mountPath").and_then(Value::as_str).unwrap_or("");
+        let volume = volumes
+            .iter()
+            .find(|v| v.get("name").and_then(Value::as_str) == Some(name))
+            .ok_or_else(|| {
+                template_error(format!(
+                    "template {tname}: volumeMount {name:?} names no volume"
+                ))
+            })?;
+        let local = if volume.get("emptyDir").is_some() {
+            let dir = node_dir.join(format!("vol-{name}"));
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| template_error(format!("{}: {e}", dir.display())))?;
+            dir
+        } else if let Some(cm) = volume.pointer("/configMap/name").and_then(Value::as_str) {
+            engine.options.config_maps.get(cm).cloned().ok_or_else(|| {
+                template_error(format!(
+                    "template {tname}: ConfigMap {cm:?} has no local folder: pass --config-map {cm}=<folder>"
+                ))
+            })?
+        } else {
+            return Err(template_error(format!(
+                "template {tname}: volume {name:?} is neither emptyDir nor configMap; medallion run implements only those"
+            )));
+        };
+        out.push((mount.trim_end_matches('/').to_string(), local));
+    }
+    // Longest mount first, so /tmp/outputs wins over /tmp.
+    out.sort_by_key(|(m, _)| std::cmp::Reverse(m.len()));
+    Ok(out)
+}
+
+/// A container path rewritten into the folder of its mount (unchanged when under no mount).
+pub(super) fn map_path(text: &str, mounts: &[(String, PathBuf)]) -> String {
+    for (mount, local) in mounts {
+        if text == mount {
+            return local.display().to_string();
+        }
+        if let Some(rest) = text.strip_prefix(mount.as_str())
+            && rest.starts_with('/')
+        {
+            return format!("{}{rest}", local.display());
+        }
+    }
+    text.to_string()
+}
+
+pub fn run_container(
+    engine: &Engine,
+    template: &Value,
+    raw: &Leaf<'_>,
+    node_dir: &Path,
+) -> Result<ContainerResult, RunError> {
+    let tname = template.get("name").and_then(Value::as_str).unwrap_or("?");
+    let fail = |m: String| template_error(format!("template {tname}: {m}"));
+    let container = template.get("container").cloned().unwrap_or(Value::Null);
+    const CONTAINER_FIELDS: &[&str] = &[
+        "image",
+        "args",
+        "env",
+        "volumeMounts",
+        "name",
+        "imagePullPolicy",
+    ];
+    const CONTAINER_POD_ONLY: &[&str] = &[
+        "resources",
+        "securityContext",
+        "ports",
+        "readinessProbe",
+        "livenessProbe",
+        "startupProbe",
+    ];
+    if let Some(map) = container.as_object() {
+        for k in map.keys() {
+            if CONTAINER_POD_ONLY.contains(&k.as_str()) {
+                if let Ok(mut n) = engine.not_applied.lock() {
+                    n.insert(format!("container.{k}"));
+                }
+            } else if !CONTAINER_FIELDS.contains(&k.as_str()) {
+                return Err(fail(format!(
+                    "container.{k} is not implemented by medallion run"
+                )));
+            }
+        }
+    }
+    let image = container.get("image").and_then(Value::as_str).unwrap_or("");
+    let binary = local_binary(&engine.options.bin_dir, image).map_err(fail)?;
+    std::fs::create_dir_all(node_dir).map_err(|e| fail(format!("{}: {e}", node_dir.display())))?;
+    let mounts = mounts(engine, template, node_dir)?;
+    let args: Vec<String> = raw
+        .template
+        .pointer("/container/args")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|a| raw.resolve(engine, &value_text(a), &mounts))
+        .collect::<Result<_, _>>()
+        .map_err(|m| fail(format!("args: {m}")))?;
+    let mut command = Command::new(&binary);
+    command.args(&args).stdin(Stdio::null());
+    for e in raw
+        .template
+        .pointer("/container/env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = e.get("name").and_then(Value::as_str).unwrap_or("");
+        match e.get("value") {
+            Some(v) => {
+                let value = raw
+                    .resolve(engine, &value_text(v), &mounts)
+                    .map_err(|m| fail(format!("env {name}: {m}")))?;
+                command.env(name, value);
+            }
+            None => {
+                return Err(fail(format!(
+                    "env {name}: only literal values are implemented by medallion run"
+                )));
+            }
+        }
+    }
+    // The pods' /tmp is an emptyDir; locally the node's folder plays that part.
+    if let Some((_, tmp)) = mounts.iter().find(|(m, _)| m == "/tmp") {
+        command.env("TMPDIR", tmp);
+    }
+    let stdout =
+        std::fs::File::create(node_dir.join("stdout.log")).map_err(|e| fail(e.to_string()))?;
+    let stderr =
+        std::fs::File::create(node_dir.join("stderr.log")).map_err(|e| fail(e.to_string()))?;
+    command.stdout(stdout).stderr(stderr);
+    let mut child = command
+        .spawn()
+        .map_err(|e| fail(format!("cannot start {}: {e}", binary.display())))?;
+    let deadline = template
+        .get("activeDeadlineSeconds")
+        .and_then(|v| value_text(v).parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let (status, timed_out) = wait(&mut child, deadline)
+        .map_err(|e| fail(format!("waiting for {}: {e}", binary.display())))?;
+    let exit_code = status;
+    if timed_out || exit_code != Some(0) {
+        let log = std::fs::read_to_string(node_dir.join("stderr.log")).unwrap_or_default();
+        let last = last_error_line(&log);
+        let message = if timed_out {
+            format!(
+                "killed after activeDeadlineSeconds ({}s)",
+                deadline.map(|d| d.as_secs()).unwrap_or(0)
+            )
+        } else {
+            format!(
+                "{} exited with {}{}",
+                super::image_name(image),
+                exit_code.map_or("a signal".to_string(), |c| c.to_string()),
+                if last.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {last}")
+                }
+            )
+        };
+        return Ok(ContainerResult {
+            outcome: Outcome {
+                phase: Phase::Failed,
+                message,
+                outputs: BTreeMap::new(),
+                rejected: false,
+            },
+            exit_code,
+            artifacts: BTreeMap::new(),
+        });
+    }
+    let mut outputs = BTreeMap::new();
+    for p in template
+        .pointer("/outputs/parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = p.get("name").and_then(Value::as_str).unwrap_or("");
+        let Some(path) = p.pointer("/valueFrom/path").and_then(Value::as_str) else {
+            return Err(fail(format!(
+                "output {name}: only valueFrom.path is implemented for containers"
+            )));
+        };
+        let local = raw
+            .resolve(engine, path, &mounts)
+            .map_err(|m| fail(format!("output {name}: {m}")))?;
+        let value = match std::fs::read_to_string(&local) {
+            Ok(v) => v,
+            Err(e) => match p.pointer("/valueFrom/default") {
+                Some(d) => value_text(d),
+                None => {
+                    return Ok(ContainerResult {
+                        outcome: Outcome {
+                            phase: Phase::Failed,
+                            message: format!(
+                                "output parameter {name}: {path} was not written ({e})"
+                            ),
+                            outputs: BTreeMap::new(),
+                            rejected: false,
+                        },
+                        exit_code,
+                        artifacts: BTreeMap::new(),
+                    });
+                }
+            },
+        };
+        outputs.insert(name.to_string(), value);
+    }
+    let mut artifacts = BTreeMap::new();
+    for a in template
+        .pointer("/outputs/artifacts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = a.get("name").and_then(Value::as_str).unwrap_or("");
+        let path = a.get("path").and_then(Value::as_str).unwrap_or("");
+        let local = PathBuf::from(
+            raw.resolve(engine, path, &mounts)
+                .map_err(|m| fail(format!("artifact {name}: {m}")))?,
+        );
+        let optional = a.get("optional").and_then(Value::as_bool).unwrap_or(false);
+        if !local.is_file() {
+            if optional {
+                continue;
+            }
+            return Err(fail(format!(
+                "output artifact {name}: {path} was not written"
+            )));
+        }
+        let kept = node_dir
+            .join("artifacts")
+            .join(local.file_name().unwrap_or_default());
+        std::fs::create_dir_all(node_dir.join("artifacts")).map_err(|e| fail(e.to_string()))?;
+        std::fs::copy(&local, &kept).map_err(|e| fail(format!("artifact {name}: {e}")))?;
+        artifacts.insert(name.to_string(), kept);
+    }
+    Ok(ContainerResult {
+        outcome: Outcome {
+            phase: Phase::Succeeded,
+            message: String::new(),
+            outputs,
+            rejected: false,
+        },
+        exit_code,
+        artifacts,
+    })
+}
+
+/// The most useful line of a step's JSON log: the last error message, or the last line.
+fn last_error_line(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    for l in lines.iter().rev() {
+        if let Ok(v) = serde_json::from_str::<Value>(l)
+            && v.get("level")
+                .and_then(Value::as_str)
+                .is_some_and(|x| x.eq_ignore_ascii_case("error"))
+            && let Some(m) = v.pointer("/fields/message").and_then(Value::as_str)
+        {
+            return m.to_string();
+        }
+    }
+    lines
+        .last()
+        .map(|l| l.chars().take(400).collect())
+        .unwrap_or_default()
+}
+
+fn wait(child: &mut Child, deadline: Option<Duration>) -> std::io::Result<(Option<i32>, bool)> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok((status.code(), false));
+        }
+        if deadline.is_some_and(|d| start.elapsed() > d) {
+            child.kill()?;
+            child.wait()?;
+            return Ok((None, true));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A suspend node: answered by `--supply`, `--approve`/`--reject`, a prompt in a terminal, or
+/// (with a `duration`) by waiting.
+pub fn suspend(engine: &Engine, template: &Value, path: &str) -> Result<Outcome, RunError> {
+    let tname = template.get("name").and_then(Value::as_str).unwrap_or("?");
+    let task = path.rsplit('.').next().unwrap_or(path);
+    let supplied: Vec<&Value> = template
+        .pointer("/outputs/parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|p| p.pointer("/valueFrom/supplied").is_some())
+        .collect();
+    let mut outputs = BTreeMap::new();
+    let mut answered = false;
+    for p in &supplied {
+        let name = p.get("name").and_then(Value::as_str).unwrap_or("");
+        let allowed: Vec<String> = p
+            .get("enum")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().map(value_text).collect())
+            .unwrap_or_default();
+        let given = engine
+            .options
+            .supplied
+            .get(&format!("{task}.{name}"))
+            .cloned()
+            .or_else(|| match engine.options.decision {
+                Some(Decision::Approve) if allowed.iter().any(|a| a == "approve") => {
+                    Some("approve".into())
+                }
+                Some(Decision::Reject) if allowed.iter().any(|a| a == "reject") => {
+                    Some("reject".into())
+                }
+                Some(_) => p.pointer("/valueFrom/default").map(value_text),
+                None => None,
+            });
+        let value = match given {
+            Some(v) => v,
+            None if std::io::stdin().is_terminal() => engine.view.ask(&format!(
+                "{task} waits for a person: {name}{}{}? ",
+                if allowed.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", allowed.join("/"))
+                },
+                p.get("description")
+                    .and_then(Value::as_str)
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            )),
+            None => {
+                return Err(RunError::Template(format!(
+                    "suspend {task} (template {tname}) waits for a person: pass --approve, --reject or --supply {task}.{name}=<value>"
+                )));
+            }
+        };
+        if !allowed.is_empty() && !allowed.contains(&value) {
+            return Err(template_error(format!(
+                "suspend {task}: {name}={value:?} is not one of {}",
+                allowed.join(", ")
+            )));
+        }
+        outputs.insert(name.to_string(), value);
+        answered = true;
+    }
+    if !answered {
+        match (
+            engine.options.decision,
+            template.pointer("/suspend/duration"),
+        ) {
+            (Some(Decision::Reject), _) => {
+                return Ok(Outcome {
+                    phase: Phase::Failed,
+                    message: format!("suspend {task} was stopped by --reject"),
+                    outputs,
+                    rejected: true,
+                });
+            }
+            (Some(Decision::Approve), _) => {}
+            (None, Some(d)) => {
+                let d = parse_go_duration(&value_text(d))
+                    .map_err(|e| template_error(format!("suspend {task}: duration: {e}")))?;
+                std::thread::sleep(d.mul_f64(engine.options.time_scale));
+            }
+            (None, None) if std::io::stdin().is_terminal() => {
+                let a = engine
+                    .view
+                    .ask(&format!("{task} waits for a person: resume? [y/n] "));
+                if !a.starts_with('y') {
+                    return Ok(Outcome {
+                        phase: Phase::Failed,
+                        message: format!("suspend {task} was stopped"),
+                        outputs,
+                        rejected: true,
+                    });
+                }
+            }
+            (None, None) => {
+                return Err(template_error(format!(
+                    "suspend {task} (template {tname}) waits for a person: pass --approve or --reject"
+                )));
+            }
+        }
+    }
+    Ok(Outcome {
+        phase: Phase::Succeeded,
+        message: String::new(),
+        outputs,
+        rejected: false,
+    })
+}
+
+/// A real `medallion-plugin` on a free loopback port, serving the run's lake.
+pub struct PluginServer {
+    child: Child,
+    port: u16,
+    token: String,
+}
+
+impl PluginServer {
+    fn start(bin_dir: &Path, lake: &str, dir: &Path) -> Result<PluginServer, String> {
+        let binary = bin_dir.join("medallion-plugin");
+        if !binary.is_file() {
+            return Err(format!(
+                "plugin templates need {}: build it with `cargo build --release --workspace --bins`",
+                binary.display()
+            ));
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        let token_file = dir.join("plugin-token");
+        std::fs::write(&token_file, &token).map_err(|e| e.to_string())?;
+        let log = std::fs::File::create(dir.join("plugin.log")).map_err(|e| e.to_string())?;
+        let child = Command::new(&binary)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--lake",
+                lake,
+                "--requeue",
+                "1s",
+            ])
+            .arg("--token-file")
+            .arg(&token_file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let mut server = PluginServer { child, port, token };
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if start.elapsed() > Duration::from_secs(10)
+                || server.child.try_wait().ok().flatten().is_some()
+            {
+                let log = std::fs::read_to_string(dir.join("plugin.log")).unwrap_or_default();
+                server.stop();
+                return Err(format!(
+                    "medallion-plugin did not start: {}",
+                    last_error_line(&log)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(server)
+    }
+
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn execute(&self, body: &Value) -> Result<Value, String> {
+        let payload = body.to_string();
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(120)))
+            .map_err(|e| e.to_string())?;
+        let head = format!(
+            "POST /api/v1/template.execute HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n",
+            self.token,
+            payload.len()
+        );
+        stream
+            .write_all(head.as_bytes())
+            .map_err(|e| e.to_string())?;
+        stream
+            .write_all(payload.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&raw);
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .ok_or("the plugin's answer is not HTTP")?;
+        let status = head.split(' ').nth(1).unwrap_or("");
+        if status != "200" {
+            return Err(format!("the plugin answered {status}: {body}"));
+        }
+        serde_json::from_str(body).map_err(|e| format!("the plugin's answer is not JSON ({e})"))
+    }
+}
+
+/// A plugin node, through the plugin server (started on first use), polled while it reports
+/// Running with a requeue.
+pub fn plugin(engine: &Engine, template: &Value, path: &str) -> Result<Outcome, RunError> {
+    let task = path.rsplit('.').next().unwrap_or(path).to_string();
+    let fail = |m: String| template_error(format!("plugin task {task}: {m}"));
+    let mut guard = engine
+        .plugin
+        .lock()
+        .map_err(|_| fail("plugin lock poisoned".into()))?;
+    if guard.is_none() {
+        let lake = engine
+            .options
+            .plugin_lake
+            .clone()
+            .or_else(|| engine.workflow_params.get("lake").cloned())
+            .ok_or_else(|| fail("the plugin needs a lake: pass --plugin-lake or give the workflow a `lake` parameter".into()))?;
+        *guard = Some(
+            PluginServer::start(&engine.options.bin_dir, &lake, &engine.run_dir).map_err(&fail)?,
+        );
+    }
+    let Some(server) = guard.as_ref() else {
+        return Err(fail("plugin server missing".into()));
+    };
+    let inputs: Vec<Value> = template
+        .pointer("/inputs/parameters")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let body = json!({
+        "workflow": {"metadata": {"name": engine.workflow_name, "namespace": "local", "uid": engine.workflow_uid}},
+        "template": {"name": template.get("name").cloned().unwrap_or(Value::Null),
+                     "inputs": {"parameters": inputs},
+                     "plugin": template.get("plugin").cloned().unwrap_or(Value::Null)}
+    });
+    loop {
+        let reply = server.execute(&body).map_err(&fail)?;
+        let phase = reply
+            .pointer("/node/phase")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let message = reply
+            .pointer("/node/message")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let outputs: BTreeMap<String, String> = reply
+            .pointer("/node/outputs/parameters")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                Some((
+                    p.get("name")?.as_str()?.to_string(),
+                    p.get("value").map(value_text)?,
+                ))
+            })
+            .collect();
+        match phase {
+            "Succeeded" => {
+                return Ok(Outcome {
+                    phase: Phase::Succeeded,
+                    message,
+                    outputs,
+                    rejected: false,
+                });
+            }
+            "Failed" | "Error" => {
+                return Ok(Outcome {
+                    phase: Phase::Failed,
+                    message,
+                    outputs,
+                    rejected: false,
+                });
+            }
+            "Running" | "Pending" | "" => {
+                let wait = reply
+                    .get("requeue")
+                    .and_then(Value::as_str)
+                    .and_then(|r| parse_go_duration(r).ok())
+                    .unwrap_or(Duration::from_secs(1));
+                engine.view.note(&format!(
+                    "{task}: {message}; asking again in {}",
+                    medallion_argo::format_go_duration(wait)
+                ));
+                std::thread::sleep(wait);
+            }
+            other => return Err(fail(format!("the plugin answered phase {other:?}"))),
+        }
+    }
+}
+
+/// retryStrategy as Argo applies it: `limit` retries after the first attempt, only when the
+/// `expression` (if any) is true, waiting `backoff.duration × factor^(n-1)` up to maxDuration.
+pub struct RetryStrategy {
+    limit: u32,
+    expression: Option<String>,
+    duration: Duration,
+    factor: f64,
+    max: Option<Duration>,
+}
+
+impl RetryStrategy {
+    pub fn of(template: &Value) -> Result<Option<RetryStrategy>, String> {
+        let Some(r) = template.get("retryStrategy") else {
+            return Ok(None);
+        };
+        let tname = template.get("name").and_then(Value::as_str).unwrap_or("?");
+        let limit = match r.get("limit") {
+            Some(v) => value_text(v)
+                .parse::<u32>()
+                .map_err(|e| format!("template {tname}: retryStrategy.limit: {e}"))?,
+            None => u32::MAX,
+        };
+        let go = |v: Option<&Value>| -> Result<Option<Duration>, String> {
+            v.map(|d| {
+                parse_go_duration(&value_text(d))
+                    .map_err(|e| format!("template {tname}: retryStrategy.backoff: {e}"))
+            })
+            .transpose()
+        };
+        Ok(Some(RetryStrategy {
+            limit,
+            expression: r
+                .get("expression")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            duration: go(r.pointer("/backoff/duration"))?.unwrap_or(Duration::ZERO),
+            factor: r
+                .pointer("/backoff/factor")
+                .map(value_text)
+                .and_then(|f| f.parse().ok())
+                .unwrap_or(1.0),
+            max: go(r.pointer("/backoff/maxDuration"))?,
+        }))
+    }
+
+    pub fn should_retry(
+        &self,
+        attempt: u32,
+        exit_code: Option<i32>,
+        message: &str,
+    ) -> Result<bool, RunError> {
+        if attempt > self.limit {
+            return Ok(false);
+        }
+        let Some(e) = &self.expression else {
+            return Ok(true);
+        };
+        let mut vars = BTreeMap::new();
+        use medallion_argo::expr::Val;
+        vars.insert(
+            "lastRetry.exitCode".into(),
+            Val::Str(exit_code.map_or("-1".into(), |c| c.to_string())),
+        );
+        vars.insert("lastRetry.status".into(), Val::Str("Failed".into()));
+        vars.insert("lastRetry.message".into(), Val::Str(message.to_string()));
+        vars.insert("lastRetry.duration".into(), Val::Str("0".into()));
+        medallion_argo::expr::retry(e, &vars)
+            .map_err(|e| template_error(format!("retryStrategy: {e}")))
+    }
+
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let d = self
+            .duration
+            .mul_f64(self.factor.powi(attempt.saturating_sub(1) as i32));
+        self.max.map_or(d, |m| d.min(m))
+    }
+}
+
+/// The mutex names of a template's `synchronization` (semaphores are not implemented).
+pub fn mutex_names(template: &Value) -> Result<Vec<String>, String> {
+    let Some(s) = template.get("synchronization") else {
+        return Ok(Vec::new());
+    };
+    if s.get("semaphores").is_some() || s.get("semaphore").is_some() {
+        return Err("synchronization semaphores are not implemented by medallion run".into());
+    }
+    let mut names: Vec<String> = s
+        .get("mutexes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .chain(s.get("mutex"))
+        .filter_map(|m| m.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// One memoization entry: `<runs>/memo/<configmap>/<key>.json`.
+pub struct MemoSlot {
+    pub key: String,
+    file: PathBuf,
+    max_age: Option<Duration>,
+}
+
+pub fn memo_slot(template: &Value, runs_dir: &Path) -> Result<Option<MemoSlot>, String> {
+    let Some(m) = template.get("memoize") else {
+        return Ok(None);
+    };
+    let key = m
+        .get("key")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let cache = m
+        .pointer("/cache/configMap/name")
+        .and_then(Value::as_str)
+        .unwrap_or("memo");
+    let max_age = m
+        .get("maxAge")
+        .and_then(Value::as_str)
+        .map(|a| parse_go_duration(a).map_err(|e| format!("memoize.maxAge: {e}")))
+        .transpose()?;
+    let safe: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok(Some(MemoSlot {
+        file: runs_dir
+            .join("memo")
+            .join(cache)
+            .join(format!("{safe}.json")),
+        key,
+        max_age,
+    }))
+}
+
+impl MemoSlot {
+    pub fn lookup(&self) -> Option<BTreeMap<String, String>> {
+        let meta = std::fs::metadata(&self.file).ok()?;
+        if let (Some(max), Ok(modified)) = (self.max_age, meta.modified())
+            && SystemTime::now()
+                .duration_since(modified)
+                .unwrap_or_default()
+                > max
+        {
+            return None;
+        }
+        let text = std::fs::read_to_string(&self.file).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    pub fn store(&self, outputs: &BTreeMap<String, String>) {
+        if let Some(dir) = self.file.parent()
+            && std::fs::create_dir_all(dir).is_ok()
+            && let Ok(text) = serde_json::to_string(outputs)
+        {
+            // Written aside and renamed, so a reader never sees half an entry.
+            let tmp = self.file.with_extension("tmp");
+            if std::fs::write(&tmp, text).is_ok() {
+                let _ = std::fs::rename(&tmp, &self.file);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_under_mounts_are_rewritten_longest_mount_first() {
+        let mounts = vec![
+            ("/tmp/outputs".to_string(), PathBuf::from("/w/out")),
+            ("/tmp".to_string(), PathBuf::from("/w/tmp")),
+            (
+                "/contracts".to_string(),
+                PathBuf::from("/repo/examples/contracts"),
+            ),
+        ];
+        assert_eq!(map_path("/tmp/outputs/version", &mounts), "/w/out/version");
+        assert_eq!(map_path("/tmp/x", &mounts), "/w/tmp/x");
+        assert_eq!(map_path("/tmpfoo", &mounts), "/tmpfoo");
+        assert_eq!(
+            map_path("/contracts/houses.yaml", &mounts),
+            "/repo/examples/contracts/houses.yaml"
+        );
+        assert_eq!(map_path("az://lake/x", &mounts), "az://lake/x");
+    }
+
+    #[test]
+    fn retry_follows_limit_expression_and_backoff() {
+        let t = json!({"name": "t", "retryStrategy": {"limit": "2", "expression": "asInt(lastRetry.exitCode) == 1",
+            "backoff": {"duration": "10s", "factor": "2", "maxDuration": "15s"}}});
+        let r = RetryStrategy::of(&t).unwrap().unwrap();
+        assert!(r.should_retry(1, Some(1), "").unwrap());
+        assert!(!r.should_retry(1, Some(2), "").unwrap());
+        assert!(r.should_retry(2, Some(1), "").unwrap());
+        assert!(!r.should_retry(3, Some(1), "").unwrap());
+        assert_eq!(r.backoff(1), Duration::from_secs(10));
+        assert_eq!(r.backoff(2), Duration::from_secs(15));
+    }
+}

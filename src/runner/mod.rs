@@ -1,0 +1,1274 @@
+//! `medallion run`: executes a WorkflowTemplate (or a Workflow that references one) on this
+//! machine, the way Argo would for the constructs Medallion's templates use.
+//!
+//! - Tasks of a DAG run in dependency order, independent ones in parallel (`dependencies` and
+//!   `depends`, failFast), honouring `when`; nested DAG templates and templateRefs resolve
+//!   against the WorkflowTemplates in the library folders.
+//! - A container whose image is `…/medallion-<step>:<tag>` runs the local binary of that name
+//!   with the template's args and env; its volume mounts become folders (emptyDir → a fresh
+//!   folder per node, configMap → the folder given for it), and every path under a mount in the
+//!   args, env and outputs is rewritten to that folder. Output parameters are read from their
+//!   files, output artifacts copied into the run folder.
+//! - retryStrategy (limit, expression with `lastRetry.*`, backoff), activeDeadlineSeconds (the
+//!   process is killed), synchronization mutexes, memoize (a cache folder per ConfigMap name),
+//!   suspend (a decision from `--approve`/`--reject`/`--supply`, a prompt in a terminal, or the
+//!   suspend's duration) and executor-plugin templates (through a real `medallion-plugin`).
+//! - Settings that only mean something in a pod (securityContext, resources, serviceAccountName,
+//!   podGC, ...) are listed once as not applied; any other construct is an error naming it.
+
+mod exec;
+mod view;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use medallion_argo::lint::{Document, depends_names, image_name};
+use serde_json::{Value, json};
+
+pub use exec::PluginServer;
+
+/// Why a run could not start or did not succeed. Exit codes: 2 for a template or parameter the
+/// runner cannot use, 1 when a step failed (its own exit code is in the message), 3 when a
+/// person rejected a suspend gate.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Template(String),
+    #[error("{0}")]
+    Failed(String),
+    #[error("{0}")]
+    Rejected(String),
+}
+
+impl RunError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Template(_) => 2,
+            RunError::Failed(_) => 1,
+            RunError::Rejected(_) => 3,
+        }
+    }
+}
+
+fn template_error(message: impl Into<String>) -> RunError {
+    RunError::Template(message.into())
+}
+
+/// A person's answer to suspend nodes given on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The WorkflowTemplate or Workflow to run (a file; its first such document).
+    pub file: PathBuf,
+    pub parameters: Vec<(String, String)>,
+    /// Where templateRefs resolve (every WorkflowTemplate/ClusterWorkflowTemplate found).
+    pub library: Vec<PathBuf>,
+    /// Folder holding the step binaries (medallion-import, ...).
+    pub bin_dir: PathBuf,
+    /// ConfigMap name → local folder with its files.
+    pub config_maps: BTreeMap<String, PathBuf>,
+    /// Node folders, logs, artifacts and status.json of this run go under `<runs_dir>/<name>`;
+    /// the memoization cache under `<runs_dir>/memo`.
+    pub runs_dir: PathBuf,
+    /// The Workflow's name (default: the template's name and a random suffix, as generateName).
+    pub name: Option<String>,
+    pub decision: Option<Decision>,
+    /// `<task>.<parameter>=<value>` for suspend nodes' supplied parameters.
+    pub supplied: BTreeMap<String, String>,
+    /// The lake the executor plugin serves (default: the workflow parameter `lake`).
+    pub plugin_lake: Option<String>,
+    /// Scale applied to retry backoff and suspend durations (1.0 as written; tests use 0).
+    pub time_scale: f64,
+}
+
+/// A finished node, for the summary and status.json.
+#[derive(Debug, Clone)]
+pub struct NodeRecord {
+    pub path: String,
+    pub template: String,
+    pub phase: Phase,
+    pub message: String,
+    pub duration: Duration,
+    pub attempts: u32,
+    pub outputs: BTreeMap<String, String>,
+    pub artifacts: BTreeMap<String, PathBuf>,
+    pub memoized: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Succeeded,
+    Failed,
+    Skipped,
+    Omitted,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Succeeded => "Succeeded",
+            Phase::Failed => "Failed",
+            Phase::Skipped => "Skipped",
+            Phase::Omitted => "Omitted",
+        }
+    }
+}
+
+/// A leaf template as written, with the inputs its variables take.
+struct Leaf<'a> {
+    template: &'a Value,
+    inputs: &'a BTreeMap<String, String>,
+}
+
+impl Leaf<'_> {
+    /// A string of the template as written: mount paths mapped first, then variables.
+    fn resolve(
+        &self,
+        engine: &Engine,
+        text: &str,
+        mounts: &[(String, PathBuf)],
+    ) -> Result<String, String> {
+        let mapped = exec::map_path(text, mounts);
+        substitute(
+            &mapped,
+            &|n| {
+                n.strip_prefix("inputs.parameters.")
+                    .and_then(|p| self.inputs.get(p).cloned())
+                    .or_else(|| engine.global(n))
+            },
+            true,
+        )
+    }
+}
+
+/// What one template invocation produced.
+#[derive(Debug, Clone)]
+struct Outcome {
+    phase: Phase,
+    message: String,
+    outputs: BTreeMap<String, String>,
+    rejected: bool,
+}
+
+/// Templates of one spec, by name.
+type Scope = Arc<BTreeMap<String, Value>>;
+
+/// Fields of a template and of a workflow spec the runner applies, and those that only mean
+/// something in a pod on a cluster (listed in the summary, not applied).
+const TEMPLATE_FIELDS: &[&str] = &[
+    "name",
+    "inputs",
+    "outputs",
+    "dag",
+    "container",
+    "suspend",
+    "plugin",
+    "retryStrategy",
+    "activeDeadlineSeconds",
+    "memoize",
+    "synchronization",
+    "metadata",
+    "volumes",
+];
+const POD_ONLY_FIELDS: &[&str] = &[
+    "securityContext",
+    "serviceAccountName",
+    "automountServiceAccountToken",
+    "nodeSelector",
+    "tolerations",
+    "affinity",
+    "priorityClassName",
+    "podSpecPatch",
+    "archiveLocation",
+    "podGC",
+    "ttlStrategy",
+    "podMetadata",
+    "workflowMetadata",
+    "podDisruptionBudget",
+    "executor",
+    "hostAliases",
+    "imagePullSecrets",
+    "schedulerName",
+    "artifactGC",
+    "archiveLogs",
+    "resources",
+    "volumeClaimTemplates",
+];
+const SPEC_FIELDS: &[&str] = &[
+    "entrypoint",
+    "arguments",
+    "templates",
+    "volumes",
+    "workflowTemplateRef",
+    "activeDeadlineSeconds",
+];
+
+struct Engine {
+    options: RunOptions,
+    library: BTreeMap<(bool, String), Scope>,
+    workflow_params: BTreeMap<String, String>,
+    workflow_name: String,
+    workflow_uid: String,
+    spec_volumes: Vec<Value>,
+    run_dir: PathBuf,
+    records: Mutex<Vec<NodeRecord>>,
+    not_applied: Mutex<BTreeSet<String>>,
+    mutexes: (Mutex<BTreeSet<String>>, Condvar),
+    plugin: Mutex<Option<PluginServer>>,
+    view: view::View,
+    deadline: Option<Instant>,
+}
+
+/// The result of a run: its folder, name and nodes.
+pub struct RunSummary {
+    pub name: String,
+    pub run_dir: PathBuf,
+    pub nodes: Vec<NodeRecord>,
+    pub phase: Phase,
+    pub not_applied: BTreeSet<String>,
+}
+
+fn load_docs(paths: &[PathBuf]) -> Result<Vec<Document>, RunError> {
+    crate::lint::load(paths).map_err(|e| template_error(e.to_string()))
+}
+
+/// Runs the workflow and returns its summary (also when a step failed).
+pub fn run(options: RunOptions) -> Result<RunSummary, RunError> {
+    let docs = load_docs(std::slice::from_ref(&options.file))?;
+    let doc = docs
+        .iter()
+        .find(|d| {
+            matches!(
+                d.kind(),
+                "WorkflowTemplate" | "ClusterWorkflowTemplate" | "Workflow"
+            )
+        })
+        .ok_or_else(|| {
+            template_error(format!(
+                "{}: holds no WorkflowTemplate or Workflow to run",
+                options.file.display()
+            ))
+        })?
+        .clone();
+    let library_docs = load_docs(&options.library)?;
+    let mut library: BTreeMap<(bool, String), Scope> = BTreeMap::new();
+    for d in library_docs.iter().chain(std::iter::once(&doc)) {
+        let cluster = match d.kind() {
+            "WorkflowTemplate" => false,
+            "ClusterWorkflowTemplate" => true,
+            _ => continue,
+        };
+        library.insert(
+            (cluster, d.name().to_string()),
+            Arc::new(templates_of(&d.value)),
+        );
+    }
+    // A Workflow may reference a template: its spec is the template's, its arguments override.
+    let mut spec = doc.value.get("spec").cloned().unwrap_or(Value::Null);
+    let mut given: Vec<(String, String)> = Vec::new();
+    if doc.kind() == "Workflow" {
+        for p in spec
+            .pointer("/arguments/parameters")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(n), Some(v)) = (p.get("name").and_then(Value::as_str), p.get("value")) {
+                given.push((n.to_string(), value_text(v)));
+            }
+        }
+        if let Some(r) = spec.get("workflowTemplateRef") {
+            let name = r.get("name").and_then(Value::as_str).unwrap_or("");
+            let cluster = r
+                .get("clusterScope")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let referenced = library_docs
+                .iter()
+                .find(|d| {
+                    d.name() == name
+                        && d.kind()
+                            == if cluster {
+                                "ClusterWorkflowTemplate"
+                            } else {
+                                "WorkflowTemplate"
+                            }
+                })
+                .ok_or_else(|| {
+                    template_error(format!(
+                        "{}: workflowTemplateRef {name:?} is not in the library ({})",
+                        options.file.display(),
+                        options
+                            .library
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?;
+            spec = referenced.value.get("spec").cloned().unwrap_or(Value::Null);
+        }
+    }
+    given.extend(options.parameters.iter().cloned());
+    let mut not_applied = BTreeSet::new();
+    if let Some(map) = spec.as_object() {
+        for k in map.keys() {
+            if POD_ONLY_FIELDS.contains(&k.as_str()) {
+                not_applied.insert(k.clone());
+            } else if !SPEC_FIELDS.contains(&k.as_str()) {
+                return Err(template_error(format!(
+                    "{}: spec.{k} is not implemented by medallion run; run this workflow on a cluster",
+                    options.file.display()
+                )));
+            }
+        }
+    }
+    let workflow_params = workflow_parameters(&spec, &given, &options.file)?;
+    let base = doc
+        .value
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .or_else(|| {
+            doc.value
+                .pointer("/metadata/generateName")
+                .and_then(Value::as_str)
+        })
+        .unwrap_or("workflow")
+        .trim_end_matches('-')
+        .to_string();
+    let uid = uuid::Uuid::new_v4().to_string();
+    let workflow_name = options.name.clone().unwrap_or_else(|| {
+        if doc.kind() == "Workflow" {
+            base.clone()
+        } else {
+            format!("{base}-{}", &uid[..5])
+        }
+    });
+    let run_dir = options.runs_dir.join(&workflow_name);
+    if run_dir.exists() {
+        return Err(template_error(format!(
+            "{}: a run named {workflow_name} exists already (Kubernetes would refuse a second Workflow of this name); remove the folder or pass --name",
+            run_dir.display()
+        )));
+    }
+    std::fs::create_dir_all(&run_dir)
+        .map_err(|e| template_error(format!("{}: {e}", run_dir.display())))?;
+    let entry = spec
+        .get("entrypoint")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            template_error(format!(
+                "{}: spec.entrypoint is missing",
+                options.file.display()
+            ))
+        })?
+        .to_string();
+    let deadline = spec
+        .get("activeDeadlineSeconds")
+        .and_then(|v| value_text(v).parse::<u64>().ok())
+        .map(|s| Instant::now() + Duration::from_secs(s));
+    let scope: Scope = Arc::new(
+        templates_of(&doc.value)
+            .into_iter()
+            .chain(
+                // A Workflow running a referenced template sees that template's templates.
+                spec.get("templates")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| {
+                        t.get("name")
+                            .and_then(Value::as_str)
+                            .map(|n| (n.to_string(), t.clone()))
+                    }),
+            )
+            .collect(),
+    );
+    let engine = Engine {
+        spec_volumes: spec
+            .get("volumes")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        options,
+        library,
+        workflow_params,
+        workflow_name: workflow_name.clone(),
+        workflow_uid: uid,
+        run_dir: run_dir.clone(),
+        records: Mutex::new(Vec::new()),
+        not_applied: Mutex::new(not_applied),
+        mutexes: (Mutex::new(BTreeSet::new()), Condvar::new()),
+        plugin: Mutex::new(None),
+        view: view::View::new(),
+        deadline,
+    };
+    engine.view.started(&workflow_name, &entry);
+    let template = scope.get(&entry).cloned().ok_or_else(|| {
+        template_error(format!(
+            "entrypoint {entry:?} is not a template of {}",
+            options_file(&engine)
+        ))
+    })?;
+    let outcome = engine.invoke(&template, &scope, &BTreeMap::new(), &workflow_name, &entry)?;
+    if let Ok(mut p) = engine.plugin.lock()
+        && let Some(server) = p.take()
+    {
+        server.stop();
+    }
+    let nodes = engine.records.lock().map(|r| r.clone()).unwrap_or_default();
+    let not_applied = engine
+        .not_applied
+        .lock()
+        .map(|n| n.clone())
+        .unwrap_or_default();
+    let summary = RunSummary {
+        name: workflow_name,
+        run_dir,
+        nodes,
+        phase: outcome.phase,
+        not_applied,
+    };
+    write_status(&summary, &engine.workflow_params, &outcome)?;
+    if outcome.rejected {
+        engine.view.finished(&summary);
+        return Err(RunError::Rejected(format!(
+            "workflow {} stopped: {}",
+            summary.name, outcome.message
+        )));
+    }
+    engine.view.finished(&summary);
+    if outcome.phase == Phase::Failed {
+        return Err(RunError::Failed(format!(
+            "workflow {} failed: {}",
+            summary.name, outcome.message
+        )));
+    }
+    Ok(summary)
+}
+
+fn options_file(engine: &Engine) -> String {
+    engine.options.file.display().to_string()
+}
+
+fn templates_of(doc: &Value) -> BTreeMap<String, Value> {
+    doc.pointer("/spec/templates")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            t.get("name")
+                .and_then(Value::as_str)
+                .map(|n| (n.to_string(), t.clone()))
+        })
+        .collect()
+}
+
+/// A parameter value as Argo stores it: strings as they are, other scalars as their text.
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn workflow_parameters(
+    spec: &Value,
+    given: &[(String, String)],
+    file: &Path,
+) -> Result<BTreeMap<String, String>, RunError> {
+    let declared = spec
+        .pointer("/arguments/parameters")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut out = BTreeMap::new();
+    let names: BTreeSet<String> = declared
+        .iter()
+        .filter_map(|p| p.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    for (k, v) in given {
+        if !names.contains(k) {
+            return Err(template_error(format!(
+                "-p {k}: {} declares no parameter {k:?} (it has: {})",
+                file.display(),
+                names.iter().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        out.insert(k.clone(), v.clone());
+    }
+    for p in &declared {
+        let name = p.get("name").and_then(Value::as_str).unwrap_or("");
+        if !out.contains_key(name) {
+            match p.get("value").or_else(|| p.get("default")) {
+                Some(v) => {
+                    out.insert(name.to_string(), value_text(v));
+                }
+                None => {
+                    return Err(template_error(format!(
+                        "parameter {name:?} of {} has no value: pass -p {name}=...",
+                        file.display()
+                    )));
+                }
+            }
+        }
+        check_enum(p, &out[name], &format!("workflow parameter {name}"))?;
+    }
+    Ok(out)
+}
+
+fn check_enum(param: &Value, value: &str, what: &str) -> Result<(), RunError> {
+    if let Some(options) = param.get("enum").and_then(Value::as_array) {
+        let allowed: Vec<String> = options.iter().map(value_text).collect();
+        if !allowed.iter().any(|a| a == value) {
+            return Err(template_error(format!(
+                "{what} is {value:?}, which is not one of {}",
+                allowed.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Replaces `{{name}}` variables that `lookup` knows; others stay for a later stage (tasks
+/// outputs inside a DAG) unless `strict`, where an unknown variable is an error.
+fn substitute(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    strict: bool,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let Some(len) = rest[start..].find("}}") else {
+            break;
+        };
+        let inner = rest[start + 2..start + len].trim();
+        out.push_str(&rest[..start]);
+        if inner.starts_with('=') {
+            return Err(format!(
+                "expression template {{{{{inner}}}}} is not implemented by medallion run"
+            ));
+        }
+        match lookup(inner) {
+            Some(v) => out.push_str(&v),
+            None if strict => return Err(format!("{{{{{inner}}}}} is not defined here")),
+            None => out.push_str(&rest[start..start + len + 2]),
+        }
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn substitute_value(
+    value: &Value,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    strict: bool,
+) -> Result<Value, String> {
+    Ok(match value {
+        Value::String(s) => Value::String(substitute(s, lookup, strict)?),
+        Value::Array(l) => Value::Array(
+            l.iter()
+                .map(|v| substitute_value(v, lookup, strict))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| Ok((k.clone(), substitute_value(v, lookup, strict)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+impl Engine {
+    fn global(&self, name: &str) -> Option<String> {
+        match name {
+            "workflow.name" => Some(self.workflow_name.clone()),
+            "workflow.uid" => Some(self.workflow_uid.clone()),
+            "workflow.namespace" => Some("local".into()),
+            "workflow.serviceAccountName" => Some("local".into()),
+            _ => name
+                .strip_prefix("workflow.parameters.")
+                .and_then(|p| self.workflow_params.get(p).cloned()),
+        }
+    }
+
+    /// Runs one template with its arguments; `path` names the node (`wf.task.task`).
+    fn invoke(
+        &self,
+        template: &Value,
+        scope: &Scope,
+        arguments: &BTreeMap<String, String>,
+        path: &str,
+        display: &str,
+    ) -> Result<Outcome, RunError> {
+        let tname = template.get("name").and_then(Value::as_str).unwrap_or("?");
+        let fail_at = |m: String| template_error(format!("template {tname}: {m}"));
+        if let Some(map) = template.as_object() {
+            for k in map.keys() {
+                if POD_ONLY_FIELDS.contains(&k.as_str()) {
+                    if let Ok(mut n) = self.not_applied.lock() {
+                        n.insert(k.clone());
+                    }
+                } else if !TEMPLATE_FIELDS.contains(&k.as_str()) {
+                    return Err(fail_at(format!(
+                        "{k} is not implemented by medallion run; run this workflow on a cluster"
+                    )));
+                }
+            }
+        }
+        // Inputs: given, else value/default, checked against enums.
+        let mut inputs = BTreeMap::new();
+        for p in template
+            .pointer("/inputs/parameters")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let name = p.get("name").and_then(Value::as_str).unwrap_or("");
+            let value = match arguments.get(name) {
+                Some(v) => v.clone(),
+                None => match p.get("value").or_else(|| p.get("default")) {
+                    Some(v) => {
+                        substitute(&value_text(v), &|n| self.global(n), true).map_err(&fail_at)?
+                    }
+                    None => return Err(fail_at(format!("input parameter {name:?} is not given"))),
+                },
+            };
+            check_enum(p, &value, &format!("template {tname}: input {name}"))?;
+            inputs.insert(name.to_string(), value);
+        }
+        for given in arguments.keys() {
+            if !inputs.contains_key(given) {
+                return Err(fail_at(format!("takes no input parameter {given:?}")));
+            }
+        }
+        let lookup = |n: &str| -> Option<String> {
+            n.strip_prefix("inputs.parameters.")
+                .and_then(|p| inputs.get(p).cloned())
+                .or_else(|| self.global(n))
+        };
+        let resolved = substitute_value(template, &lookup, false).map_err(&fail_at)?;
+        if resolved.get("dag").is_some() {
+            return self.run_dag(&resolved, scope, path);
+        }
+        // Containers map mount paths in the template as written, before substitution, so a
+        // parameter's value (a lake under /tmp on this machine) is never taken for a mount.
+        let raw = Leaf {
+            template,
+            inputs: &inputs,
+        };
+        self.run_leaf(&resolved, &raw, path, display)
+    }
+
+    /// A container, suspend or plugin node with retries, deadline, mutexes and memoization.
+    fn run_leaf(
+        &self,
+        template: &Value,
+        raw: &Leaf<'_>,
+        path: &str,
+        display: &str,
+    ) -> Result<Outcome, RunError> {
+        let tname = template
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string();
+        let started = Instant::now();
+        let mut record = NodeRecord {
+            path: display.to_string(),
+            template: tname.clone(),
+            phase: Phase::Failed,
+            message: String::new(),
+            duration: Duration::ZERO,
+            attempts: 0,
+            outputs: BTreeMap::new(),
+            artifacts: BTreeMap::new(),
+            memoized: false,
+        };
+        // Memoization: a succeeded node with the same key (and not older than maxAge) is reused.
+        let memo = exec::memo_slot(template, &self.options.runs_dir).map_err(template_error)?;
+        if let Some(slot) = &memo
+            && let Some(outputs) = slot.lookup()
+        {
+            record.phase = Phase::Succeeded;
+            record.memoized = true;
+            record.outputs = outputs.clone();
+            record.message = format!("memoized (key {})", slot.key);
+            self.view.node_done(&record);
+            self.push(record);
+            return Ok(Outcome {
+                phase: Phase::Succeeded,
+                message: String::new(),
+                outputs,
+                rejected: false,
+            });
+        }
+        let locks = exec::mutex_names(template).map_err(template_error)?;
+        self.acquire(&locks);
+        self.view.node_started(display, &tname);
+        let result = self.attempts(template, raw, path, &mut record);
+        self.release(&locks);
+        let outcome = result?;
+        record.phase = outcome.phase;
+        record.message = outcome.message.clone();
+        record.outputs = outcome.outputs.clone();
+        record.duration = started.elapsed();
+        if outcome.phase == Phase::Succeeded
+            && let Some(slot) = &memo
+        {
+            slot.store(&outcome.outputs);
+        }
+        self.view.node_done(&record);
+        self.push(record);
+        Ok(outcome)
+    }
+
+    fn attempts(
+        &self,
+        template: &Value,
+        raw: &Leaf<'_>,
+        path: &str,
+        record: &mut NodeRecord,
+    ) -> Result<Outcome, RunError> {
+        let retry = exec::RetryStrategy::of(template).map_err(template_error)?;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            record.attempts = attempt;
+            let node_dir = self.run_dir.join(format!("{}-{attempt}", sanitize(path)));
+            let (outcome, exit_code) = if template.get("container").is_some() {
+                let r = exec::run_container(self, template, raw, &node_dir)?;
+                record.artifacts = r.artifacts.clone();
+                (r.outcome, r.exit_code)
+            } else if template.get("suspend").is_some() {
+                (exec::suspend(self, template, path)?, None)
+            } else if template.get("plugin").is_some() {
+                (exec::plugin(self, template, path)?, None)
+            } else {
+                return Err(template_error(format!(
+                    "template {}: has no dag, container, suspend or plugin; only those are implemented by medallion run",
+                    template.get("name").and_then(Value::as_str).unwrap_or("?")
+                )));
+            };
+            if outcome.phase != Phase::Failed || outcome.rejected {
+                return Ok(outcome);
+            }
+            match &retry {
+                Some(r) if r.should_retry(attempt, exit_code, &outcome.message)? => {
+                    let wait = r.backoff(attempt).mul_f64(self.options.time_scale);
+                    self.view.note(&format!(
+                        "{}: attempt {attempt} failed ({}); retrying in {}",
+                        record.path,
+                        outcome.message,
+                        medallion_argo::format_go_duration(wait)
+                    ));
+                    std::thread::sleep(wait);
+                }
+                _ => return Ok(outcome),
+            }
+        }
+    }
+
+    fn acquire(&self, names: &[String]) {
+        if names.is_empty() {
+            return;
+        }
+        let (lock, cv) = &self.mutexes;
+        let Ok(mut held) = lock.lock() else { return };
+        while names.iter().any(|n| held.contains(n)) {
+            held = match cv.wait(held) {
+                Ok(h) => h,
+                Err(_) => return,
+            };
+        }
+        held.extend(names.iter().cloned());
+    }
+
+    fn release(&self, names: &[String]) {
+        if names.is_empty() {
+            return;
+        }
+        let (lock, cv) = &self.mutexes;
+        if let Ok(mut held) = lock.lock() {
+            for n in names {
+                held.remove(n);
+            }
+        }
+        cv.notify_all();
+    }
+
+    fn push(&self, record: NodeRecord) {
+        if let Ok(mut r) = self.records.lock() {
+            r.push(record);
+        }
+    }
+
+    /// The template a task calls and the scope its own `template:` references resolve in.
+    fn target(&self, task: &Value, scope: &Scope) -> Result<(Value, Scope), RunError> {
+        if let Some(name) = task.get("template").and_then(Value::as_str) {
+            return scope
+                .get(name)
+                .cloned()
+                .map(|t| (t, scope.clone()))
+                .ok_or_else(|| template_error(format!("template {name:?} does not exist")));
+        }
+        if let Some(r) = task.get("templateRef") {
+            let name = r.get("name").and_then(Value::as_str).unwrap_or("");
+            let template = r.get("template").and_then(Value::as_str).unwrap_or("");
+            let cluster = r
+                .get("clusterScope")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let spec = self.library.get(&(cluster, name.to_string())).ok_or_else(|| {
+                template_error(format!(
+                    "templateRef {name:?} (clusterScope {cluster}) is not in the library folders"
+                ))
+            })?;
+            return spec
+                .get(template)
+                .cloned()
+                .map(|t| (t, spec.clone()))
+                .ok_or_else(|| template_error(format!("{name} has no template {template:?}")));
+        }
+        Err(template_error(
+            "a task names neither template nor templateRef",
+        ))
+    }
+
+    fn run_dag(&self, template: &Value, scope: &Scope, path: &str) -> Result<Outcome, RunError> {
+        let tname = template
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string();
+        if let Some(dag) = template.get("dag").and_then(Value::as_object) {
+            for k in dag.keys() {
+                if !["tasks", "failFast"].contains(&k.as_str()) {
+                    return Err(template_error(format!(
+                        "template {tname}: dag.{k} is not implemented by medallion run"
+                    )));
+                }
+            }
+        }
+        let fail_fast = template
+            .pointer("/dag/failFast")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        let tasks: Vec<Value> = template
+            .pointer("/dag/tasks")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        const TASK_FIELDS: &[&str] = &[
+            "name",
+            "template",
+            "templateRef",
+            "arguments",
+            "dependencies",
+            "depends",
+            "when",
+        ];
+        let mut names = Vec::new();
+        let mut deps: Vec<Vec<String>> = Vec::new();
+        for t in &tasks {
+            let name = t
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            if let Some(map) = t.as_object() {
+                for k in map.keys() {
+                    if !TASK_FIELDS.contains(&k.as_str()) {
+                        return Err(template_error(format!(
+                            "template {tname}: task {name}: {k} is not implemented by medallion run"
+                        )));
+                    }
+                }
+            }
+            let mut d: Vec<String> = t
+                .get("dependencies")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect();
+            if let Some(e) = t.get("depends").and_then(Value::as_str) {
+                d.extend(depends_names(e).into_iter().map(str::to_string));
+            }
+            names.push(name);
+            deps.push(d);
+        }
+        for (i, d) in deps.iter().enumerate() {
+            for n in d {
+                if !names.contains(n) {
+                    return Err(template_error(format!(
+                        "template {tname}: task {} depends on {n:?}, which is not a task",
+                        names[i]
+                    )));
+                }
+            }
+        }
+        let results: Mutex<BTreeMap<String, Outcome>> = Mutex::new(BTreeMap::new());
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Outcome, RunError>)>();
+        let mut state = vec![0u8; tasks.len()]; // 0 waiting, 1 running, 2 done
+        let mut failed: Option<String> = None;
+        let mut rejected = false;
+        let mut error: Option<RunError> = None;
+        std::thread::scope(|s| {
+            loop {
+                // Start every task whose dependencies are done (unless failing fast).
+                let mut progressed = true;
+                while progressed {
+                    progressed = false;
+                    for i in 0..tasks.len() {
+                        if state[i] != 0
+                            || !deps[i].iter().all(|d| {
+                                names
+                                    .iter()
+                                    .position(|n| n == d)
+                                    .is_some_and(|j| state[j] == 2)
+                            })
+                        {
+                            continue;
+                        }
+                        let done = results.lock().map(|r| r.clone()).unwrap_or_default();
+                        let task_path = format!("{path}.{}", names[i]);
+                        let display = task_path
+                            .split_once('.')
+                            .map_or(task_path.clone(), |(_, r)| r.to_string());
+                        if (failed.is_some() && fail_fast) || error.is_some() {
+                            state[i] = 2;
+                            progressed = true;
+                            self.skip(
+                                &names[i],
+                                &display,
+                                Phase::Omitted,
+                                "not started: an earlier task failed",
+                                &results,
+                            );
+                            continue;
+                        }
+                        match self.decide(&tasks[i], &deps[i], &done, &names[i]) {
+                            Err(e) => {
+                                error = Some(e);
+                                state[i] = 2;
+                                progressed = true;
+                            }
+                            Ok(Some((phase, why))) => {
+                                state[i] = 2;
+                                progressed = true;
+                                self.skip(&names[i], &display, phase, &why, &results);
+                            }
+                            Ok(None) => {
+                                state[i] = 1;
+                                let tx = tx.clone();
+                                let task = tasks[i].clone();
+                                let done = done.clone();
+                                s.spawn(move || {
+                                    let r =
+                                        self.run_task(&task, scope, &done, &task_path, &display);
+                                    let _ = tx.send((i, r));
+                                });
+                            }
+                        }
+                    }
+                }
+                if !state.contains(&1) {
+                    break;
+                }
+                let Ok((i, r)) = rx.recv() else { break };
+                state[i] = 2;
+                match r {
+                    Ok(o) => {
+                        if o.phase == Phase::Failed && failed.is_none() {
+                            failed = Some(format!("task {}: {}", names[i], o.message));
+                            rejected = o.rejected;
+                        }
+                        if let Ok(mut m) = results.lock() {
+                            m.insert(names[i].clone(), o);
+                        }
+                    }
+                    Err(e) => {
+                        if error.is_none() {
+                            error = Some(e);
+                        }
+                    }
+                }
+            }
+        });
+        if let Some(e) = error {
+            return Err(e);
+        }
+        let done = results.into_inner().unwrap_or_default();
+        if let Some(message) = failed {
+            return Ok(Outcome {
+                phase: Phase::Failed,
+                message,
+                outputs: BTreeMap::new(),
+                rejected,
+            });
+        }
+        // DAG outputs: valueFrom.parameter over the tasks' outputs.
+        let mut outputs = BTreeMap::new();
+        for p in template
+            .pointer("/outputs/parameters")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let name = p.get("name").and_then(Value::as_str).unwrap_or("");
+            if let Some(expr) = p.pointer("/valueFrom/parameter").and_then(Value::as_str) {
+                let v = substitute(expr, &|n| task_variable(n, &done), true)
+                    .map_err(|m| template_error(format!("template {tname}: output {name}: {m}")))?;
+                outputs.insert(name.to_string(), v);
+            }
+        }
+        Ok(Outcome {
+            phase: Phase::Succeeded,
+            message: String::new(),
+            outputs,
+            rejected: false,
+        })
+    }
+
+    fn skip(
+        &self,
+        name: &str,
+        display: &str,
+        phase: Phase,
+        why: &str,
+        results: &Mutex<BTreeMap<String, Outcome>>,
+    ) {
+        let record = NodeRecord {
+            path: display.to_string(),
+            template: String::new(),
+            phase,
+            message: why.to_string(),
+            duration: Duration::ZERO,
+            attempts: 0,
+            outputs: BTreeMap::new(),
+            artifacts: BTreeMap::new(),
+            memoized: false,
+        };
+        self.view.node_done(&record);
+        self.push(record);
+        if let Ok(mut m) = results.lock() {
+            m.insert(
+                name.to_string(),
+                Outcome {
+                    phase,
+                    message: why.to_string(),
+                    outputs: BTreeMap::new(),
+                    rejected: false,
+                },
+            );
+        }
+    }
+
+    /// Whether a task whose dependencies are done runs: `None` to run, or the phase it gets
+    /// instead (Omitted when its dependencies do not allow it, Skipped when `when` is false).
+    fn decide(
+        &self,
+        task: &Value,
+        deps: &[String],
+        done: &BTreeMap<String, Outcome>,
+        name: &str,
+    ) -> Result<Option<(Phase, String)>, RunError> {
+        let phase_of = |d: &str| done.get(d).map(|o| o.phase).unwrap_or(Phase::Omitted);
+        if let Some(expr) = task.get("depends").and_then(Value::as_str) {
+            let mut text = String::new();
+            for token in split_keep(expr) {
+                let t = token.trim();
+                if t.is_empty() || "()!&|".contains(t.chars().next().unwrap_or(' ')) {
+                    text.push_str(token);
+                    continue;
+                }
+                let (task_name, result) = t
+                    .rsplit_once('.')
+                    .filter(|(_, r)| r.chars().next().is_some_and(char::is_uppercase))
+                    .unwrap_or((t, ""));
+                let p = phase_of(task_name);
+                let value = match result {
+                    "" => matches!(p, Phase::Succeeded | Phase::Skipped),
+                    "Succeeded" => p == Phase::Succeeded,
+                    "Failed" | "AllFailed" => p == Phase::Failed,
+                    "Skipped" => p == Phase::Skipped,
+                    "Omitted" => p == Phase::Omitted,
+                    "AnySucceeded" => p == Phase::Succeeded,
+                    other => {
+                        return Err(template_error(format!(
+                            "task {name}: depends result {other:?} is not implemented by medallion run"
+                        )));
+                    }
+                };
+                text.push_str(if value { "true" } else { "false" });
+            }
+            let ok = medallion_argo::expr::when(&text)
+                .map_err(|e| template_error(format!("task {name}: depends: {e}")))?;
+            if !ok {
+                return Ok(Some((Phase::Omitted, format!("depends {expr:?} is false"))));
+            }
+        } else if let Some(d) = deps
+            .iter()
+            .find(|d| !matches!(phase_of(d), Phase::Succeeded | Phase::Skipped))
+        {
+            return Ok(Some((
+                Phase::Omitted,
+                format!("dependency {d} did not succeed"),
+            )));
+        }
+        if let Some(w) = task.get("when").and_then(Value::as_str) {
+            let text = substitute(
+                w,
+                &|n| task_variable(n, done).or_else(|| self.global(n)),
+                true,
+            )
+            .map_err(|m| template_error(format!("task {name}: when: {m}")))?;
+            let go = medallion_argo::expr::when(&text)
+                .map_err(|e| template_error(format!("task {name}: when: {e}")))?;
+            if !go {
+                return Ok(Some((Phase::Skipped, format!("when {text:?} is false"))));
+            }
+        }
+        Ok(None)
+    }
+
+    fn run_task(
+        &self,
+        task: &Value,
+        scope: &Scope,
+        done: &BTreeMap<String, Outcome>,
+        path: &str,
+        display: &str,
+    ) -> Result<Outcome, RunError> {
+        let name = task.get("name").and_then(Value::as_str).unwrap_or("?");
+        let (template, target_scope) = self
+            .target(task, scope)
+            .map_err(|e| template_error(format!("task {name}: {e}")))?;
+        let mut arguments = BTreeMap::new();
+        for p in task
+            .pointer("/arguments/parameters")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let pname = p.get("name").and_then(Value::as_str).unwrap_or("");
+            let raw = p.get("value").map(value_text).unwrap_or_default();
+            let v = substitute(
+                &raw,
+                &|n| task_variable(n, done).or_else(|| self.global(n)),
+                true,
+            )
+            .map_err(|m| template_error(format!("task {name}: argument {pname}: {m}")))?;
+            arguments.insert(pname.to_string(), v);
+        }
+        if let Some(d) = self.deadline
+            && Instant::now() > d
+        {
+            return Ok(Outcome {
+                phase: Phase::Failed,
+                message: "the workflow's activeDeadlineSeconds passed".into(),
+                outputs: BTreeMap::new(),
+                rejected: false,
+            });
+        }
+        self.invoke(&template, &target_scope, &arguments, path, display)
+    }
+}
+
+/// `tasks.<t>.outputs.parameters.<p>` and `tasks.<t>.status` from finished tasks.
+fn task_variable(name: &str, done: &BTreeMap<String, Outcome>) -> Option<String> {
+    let rest = name.strip_prefix("tasks.")?;
+    let (task, field) = rest.split_once('.')?;
+    let o = done.get(task)?;
+    if field == "status" {
+        return Some(o.phase.as_str().to_string());
+    }
+    o.outputs
+        .get(field.strip_prefix("outputs.parameters.")?)
+        .cloned()
+}
+
+/// Splits a depends expression into operator and operand pieces, keeping both.
+fn split_keep(expr: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, c) in expr.char_indices() {
+        if c.is_whitespace() || "()!&|".contains(c) {
+            if start < i {
+                out.push(&expr[start..i]);
+            }
+            out.push(&expr[i..i + c.len_utf8()]);
+            start = i + c.len_utf8();
+        }
+    }
+    if start < expr.len() {
+        out.push(&expr[start..]);
+    }
+    out
+}
+
+fn sanitize(path: &str) -> String {
+    path.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn write_status(
+    summary: &RunSummary,
+    params: &BTreeMap<String, String>,
+    outcome: &Outcome,
+) -> Result<(), RunError> {
+    let nodes: Vec<Value> = summary
+        .nodes
+        .iter()
+        .map(|n| {
+            json!({"task": n.path, "template": n.template, "phase": n.phase.as_str(),
+                   "message": n.message, "seconds": n.duration.as_secs_f64(), "attempts": n.attempts,
+                   "memoized": n.memoized, "outputs": n.outputs,
+                   "artifacts": n.artifacts.iter().map(|(k, v)| (k.clone(), v.display().to_string())).collect::<BTreeMap<_, _>>()})
+        })
+        .collect();
+    let status = json!({"name": summary.name, "phase": summary.phase.as_str(), "message": outcome.message,
+                        "parameters": params, "nodes": nodes,
+                        "not_applied_locally": summary.not_applied});
+    let path = summary.run_dir.join("status.json");
+    std::fs::write(&path, format!("{status:#}\n"))
+        .map_err(|e| template_error(format!("{}: {e}", path.display())))
+}
+
+/// The binary a container image maps to.
+fn local_binary(bin_dir: &Path, image: &str) -> Result<PathBuf, String> {
+    let name = image_name(image);
+    if !name.starts_with("medallion-") {
+        return Err(format!(
+            "image {image:?} is not a Medallion step; medallion run only runs medallion-* images"
+        ));
+    }
+    let path = bin_dir.join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "image {image:?} maps to {}, which does not exist: build the steps with `cargo build --release --workspace --bins` or pass --bin-dir",
+            path.display()
+        ))
+    }
+}
