@@ -30,12 +30,22 @@ fn sensors(path: &Path) -> Result<Vec<Sensor>, SensorError> {
     Ok(out)
 }
 
+/// What fires for these events: (event file, event id, trigger).
+type Fired = Vec<(String, Option<Value>, sensor::Triggered)>;
+
 /// Prints what fires and returns the Workflows the triggers would submit.
 pub fn replay(
     events: &[PathBuf],
     sensor_files: &[PathBuf],
     json_format: bool,
 ) -> Result<Vec<Value>, SensorError> {
+    let triggered = fire(events, sensor_files)?;
+    print_fired(&triggered, json_format);
+    Ok(triggered.into_iter().map(|(_, _, t)| t.workflow).collect())
+}
+
+/// Applies the Sensors to the events.
+pub fn fire(events: &[PathBuf], sensor_files: &[PathBuf]) -> Result<Fired, SensorError> {
     let mut all_sensors = Vec::new();
     for f in sensor_files {
         all_sensors.extend(sensors(f)?);
@@ -57,18 +67,22 @@ pub fn replay(
             }
         }
     }
+    Ok(triggered)
+}
+
+fn print_fired(triggered: &Fired, json_format: bool) {
     if json_format {
         let list: Vec<Value> = triggered
             .iter()
             .map(|(_, _, t)| json!({"sensor": t.sensor, "trigger": t.trigger, "workflow": t.workflow}))
             .collect();
         println!("{}", json!({"triggered": list}));
-        return Ok(triggered.into_iter().map(|(_, _, t)| t.workflow).collect());
+        return;
     }
     if triggered.is_empty() {
         println!("no trigger fires for these events");
     }
-    for (file, id, t) in &triggered {
+    for (file, id, t) in triggered {
         let name = t
             .workflow
             .pointer("/metadata/name")
@@ -85,7 +99,6 @@ pub fn replay(
             serde_yaml_ng::to_string(&t.workflow).unwrap_or_default()
         );
     }
-    Ok(triggered.into_iter().map(|(_, _, t)| t.workflow).collect())
 }
 
 /// Runs each triggered Workflow locally. A Workflow whose name ran before is what Kubernetes

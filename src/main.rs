@@ -2,6 +2,7 @@
 //! binaries (`medallion-<step>`) are what runs in pods.
 
 mod approvals;
+mod demo;
 mod events;
 mod generate;
 mod lake_view;
@@ -36,21 +37,25 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the main job on bundled data: import the sample house sales into a local lake (bronze),
-    /// refine them under the houses contract (silver) and train the house-price model
+    /// Run the main job on bundled data: drop the sample house and sales files into a local
+    /// landing folder, replay their BlobCreated events through the landing Sensor, and run both
+    /// pipelines (import, refine, profile, train) into a local lake with the step binaries
     Demo {
         /// Lake root
         #[arg(long, env = "MEDALLION_LAKE", default_value = "./lake")]
         lake: String,
-        /// Source file (default: the bundled GloboRealty sample)
-        #[arg(long, default_value = "examples/data/houses.csv")]
-        source: String,
-        /// Data contract for the silver step
-        #[arg(long, default_value = "examples/contracts/houses.yaml")]
-        contract: String,
-        /// Model spec for the training step
-        #[arg(long, default_value = "examples/models/house-price.yaml")]
-        spec: PathBuf,
+        /// The local landing folder (plays the landing blob container)
+        #[arg(long, default_value = "./landing")]
+        landing: PathBuf,
+        /// Where the runs' folders (logs, reports, status.json) and the memo cache go
+        #[arg(long, default_value = ".medallion/runs")]
+        runs_dir: PathBuf,
+        /// The repository checkout (workflow-templates/, event-sources/, examples/)
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// Folder of the step binaries (default: this binary's folder)
+        #[arg(long)]
+        bin_dir: Option<PathBuf>,
     },
     /// Import a file into a new bronze version (as the medallion-import step does), with progress
     Import {
@@ -451,6 +456,7 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
             .is_some()
         || e.downcast_ref::<lint::LintError>().is_some()
         || e.downcast_ref::<ParameterError>().is_some()
+        || e.downcast_ref::<demo::DemoError>().is_some()
     {
         2
     } else {
@@ -463,49 +469,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo {
             lake,
-            source,
-            contract,
-            spec,
+            landing,
+            runs_dir,
+            repo,
+            bin_dir,
         } => {
-            let outputs = std::env::temp_dir().join("medallion-demo-outputs");
-            let args = ImportArgs::from_flags([
-                "--lake".as_ref(),
-                lake.as_ref(),
-                "--dataset".as_ref(),
-                "houses".as_ref(),
-                "--source".as_ref(),
-                source.as_ref(),
-                "--outputs-dir".as_ref(),
-                outputs.as_os_str(),
-            ])?;
-            let outcome = import_with_progress(&runtime, &args)?;
-            print_outcome(&outcome);
-            let refine_args = RefineArgs {
+            demo::run(demo::Demo {
                 lake: lake.clone(),
-                dataset: "houses".into(),
-                version: outcome.manifest.version,
-                contract: contract.into(),
-                outputs_dir: outputs,
-            };
-            let refined = runtime.block_on(medallion_steps::refine::run(&refine_args))?;
-            print_refined(&refined);
-            let train_args = medallion_steps::train::TrainArgs {
-                lake: lake.clone(),
-                layer: Layer::Silver,
-                dataset: "houses".into(),
-                version: Some(refined.manifest.version),
-                spec,
-                export_split: None,
-                outputs_dir: std::env::temp_dir().join("medallion-demo-outputs"),
-            };
-            let trained = runtime.block_on(medallion_steps::train::run(&train_args))?;
-            print_trained(&trained);
+                landing,
+                runs_dir,
+                repo,
+                bin_dir: bin_dir.map_or_else(own_dir, Ok)?,
+            })?;
             println!();
             runtime.block_on(lake_view::list(&lake, None, None))?;
-            println!(
-                "\nNext: `medallion model list` shows the model, `medallion-serve --lake {lake} --model {} --version {}` serves it.",
-                trained.manifest.dataset, trained.manifest.version
-            );
         }
         Command::Import { args } => {
             let outcome = import_with_progress(&runtime, &args)?;

@@ -12,7 +12,8 @@ use medallion_argo::parse_go_duration;
 use serde_json::{Value, json};
 
 use super::{
-    Decision, Engine, Leaf, Outcome, Phase, RunError, local_binary, template_error, value_text,
+    Decision, Engine, Leaf, Outcome, Phase, RunError, items, local_binary, template_error,
+    value_text,
 };
 
 pub struct ContainerResult {
@@ -28,20 +29,11 @@ fn mounts(
     node_dir: &Path,
 ) -> Result<Vec<(String, PathBuf)>, RunError> {
     let tname = template.get("name").and_then(Value::as_str).unwrap_or("?");
-    let volumes: Vec<&Value> = template
-        .get("volumes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    let volumes: Vec<&Value> = items(template, "/volumes")
         .chain(engine.spec_volumes.iter())
         .collect();
     let mut out = Vec::new();
-    for m in template
-        .pointer("/container/volumeMounts")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for m in items(template, "/container/volumeMounts") {
         let name = m.get("name").and_then(Value::as_str).unwrap_or("");
         let mount = m.get("mountPath").and_then(Value::as_str).unwrap_or("");
         let volume = volumes
@@ -132,24 +124,13 @@ pub fn run_container(
     let binary = local_binary(&engine.options.bin_dir, image).map_err(fail)?;
     std::fs::create_dir_all(node_dir).map_err(|e| fail(format!("{}: {e}", node_dir.display())))?;
     let mounts = mounts(engine, template, node_dir)?;
-    let args: Vec<String> = raw
-        .template
-        .pointer("/container/args")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    let args: Vec<String> = items(raw.template, "/container/args")
         .map(|a| raw.resolve(engine, &value_text(a), &mounts))
         .collect::<Result<_, _>>()
         .map_err(|m| fail(format!("args: {m}")))?;
     let mut command = Command::new(&binary);
     command.args(&args).stdin(Stdio::null());
-    for e in raw
-        .template
-        .pointer("/container/env")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for e in items(raw.template, "/container/env") {
         let name = e.get("name").and_then(Value::as_str).unwrap_or("");
         match e.get("value") {
             Some(v) => {
@@ -216,12 +197,7 @@ pub fn run_container(
         });
     }
     let mut outputs = BTreeMap::new();
-    for p in template
-        .pointer("/outputs/parameters")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for p in items(template, "/outputs/parameters") {
         let name = p.get("name").and_then(Value::as_str).unwrap_or("");
         let Some(path) = p.pointer("/valueFrom/path").and_then(Value::as_str) else {
             return Err(fail(format!(
@@ -254,12 +230,7 @@ pub fn run_container(
         outputs.insert(name.to_string(), value);
     }
     let mut artifacts = BTreeMap::new();
-    for a in template
-        .pointer("/outputs/artifacts")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for a in items(template, "/outputs/artifacts") {
         let name = a.get("name").and_then(Value::as_str).unwrap_or("");
         let path = a.get("path").and_then(Value::as_str).unwrap_or("");
         let local = PathBuf::from(
@@ -333,11 +304,7 @@ fn wait(child: &mut Child, deadline: Option<Duration>) -> std::io::Result<(Optio
 pub fn suspend(engine: &Engine, template: &Value, path: &str) -> Result<Outcome, RunError> {
     let tname = template.get("name").and_then(Value::as_str).unwrap_or("?");
     let task = path.rsplit('.').next().unwrap_or(path);
-    let supplied: Vec<&Value> = template
-        .pointer("/outputs/parameters")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    let supplied: Vec<&Value> = items(template, "/outputs/parameters")
         .filter(|p| p.pointer("/valueFrom/supplied").is_some())
         .collect();
     let mut outputs = BTreeMap::new();
@@ -580,11 +547,7 @@ pub fn plugin(engine: &Engine, template: &Value, path: &str) -> Result<Outcome, 
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        let outputs: BTreeMap<String, String> = reply
-            .pointer("/node/outputs/parameters")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+        let outputs: BTreeMap<String, String> = items(&reply, "/node/outputs/parameters")
             .filter_map(|p| {
                 Some((
                     p.get("name")?.as_str()?.to_string(),
@@ -712,11 +675,7 @@ pub fn mutex_names(template: &Value) -> Result<Vec<String>, String> {
     if s.get("semaphores").is_some() || s.get("semaphore").is_some() {
         return Err("synchronization semaphores are not implemented by medallion run".into());
     }
-    let mut names: Vec<String> = s
-        .get("mutexes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    let mut names: Vec<String> = items(s, "/mutexes")
         .chain(s.get("mutex"))
         .filter_map(|m| m.get("name").and_then(Value::as_str).map(str::to_string))
         .collect();

@@ -274,12 +274,7 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RunError> {
     let mut spec = doc.value.get("spec").cloned().unwrap_or(Value::Null);
     let mut given: Vec<(String, String)> = Vec::new();
     if doc.kind() == "Workflow" {
-        for p in spec
-            .pointer("/arguments/parameters")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for p in items(&spec, "/arguments/parameters") {
             if let (Some(n), Some(v)) = (p.get("name").and_then(Value::as_str), p.get("value")) {
                 given.push((n.to_string(), value_text(v)));
             }
@@ -379,15 +374,11 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RunError> {
             .into_iter()
             .chain(
                 // A Workflow running a referenced template sees that template's templates.
-                spec.get("templates")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|t| {
-                        t.get("name")
-                            .and_then(Value::as_str)
-                            .map(|n| (n.to_string(), t.clone()))
-                    }),
+                items(&spec, "/templates").filter_map(|t| {
+                    t.get("name")
+                        .and_then(Value::as_str)
+                        .map(|n| (n.to_string(), t.clone()))
+                }),
             )
             .collect(),
     );
@@ -458,11 +449,17 @@ fn options_file(engine: &Engine) -> String {
     engine.options.file.display().to_string()
 }
 
-fn templates_of(doc: &Value) -> BTreeMap<String, Value> {
-    doc.pointer("/spec/templates")
+/// The elements of the list at `pointer` (none when it is absent or not a list).
+fn items<'a>(value: &'a Value, pointer: &str) -> impl Iterator<Item = &'a Value> {
+    value
+        .pointer(pointer)
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
+}
+
+fn templates_of(doc: &Value) -> BTreeMap<String, Value> {
+    items(doc, "/spec/templates")
         .filter_map(|t| {
             t.get("name")
                 .and_then(Value::as_str)
@@ -628,12 +625,7 @@ impl Engine {
         }
         // Inputs: given, else value/default, checked against enums.
         let mut inputs = BTreeMap::new();
-        for p in template
-            .pointer("/inputs/parameters")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for p in items(template, "/inputs/parameters") {
             let name = p.get("name").and_then(Value::as_str).unwrap_or("");
             let value = match arguments.get(name) {
                 Some(v) => v.clone(),
@@ -895,11 +887,7 @@ impl Engine {
                     }
                 }
             }
-            let mut d: Vec<String> = t
-                .get("dependencies")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
+            let mut d: Vec<String> = items(t, "/dependencies")
                 .filter_map(Value::as_str)
                 .map(str::to_string)
                 .collect();
@@ -1021,12 +1009,7 @@ impl Engine {
         }
         // DAG outputs: valueFrom.parameter over the tasks' outputs.
         let mut outputs = BTreeMap::new();
-        for p in template
-            .pointer("/outputs/parameters")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for p in items(template, "/outputs/parameters") {
             let name = p.get("name").and_then(Value::as_str).unwrap_or("");
             if let Some(expr) = p.pointer("/valueFrom/parameter").and_then(Value::as_str) {
                 let v = substitute(expr, &|n| task_variable(n, &done), true)
@@ -1157,12 +1140,7 @@ impl Engine {
             .target(task, scope)
             .map_err(|e| template_error(format!("task {name}: {e}")))?;
         let mut arguments = BTreeMap::new();
-        for p in task
-            .pointer("/arguments/parameters")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for p in items(task, "/arguments/parameters") {
             let pname = p.get("name").and_then(Value::as_str).unwrap_or("");
             let raw = p.get("value").map(value_text).unwrap_or_default();
             let v = substitute(

@@ -375,40 +375,68 @@ fn lake_list_and_show_tell_what_the_lake_holds() {
 fn demo_runs_the_main_job_on_bundled_data() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let src = repo().join("examples/data/houses.csv");
-    let contract = repo().join("examples/contracts/houses.yaml");
+    let landing = dir.path().join("landing");
+    let runs = dir.path().join("runs");
+    let checkout = repo();
     let args = [
         "demo",
         "--lake",
         lake.to_str().unwrap(),
-        "--source",
-        src.to_str().unwrap(),
-        "--contract",
-        contract.to_str().unwrap(),
+        "--landing",
+        landing.to_str().unwrap(),
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--repo",
+        checkout.to_str().unwrap(),
     ];
     let run = medallion(&args, &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stdout.contains("created houses v1: 546 rows"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout
-            .contains("created silver houses v1: 546 rows, 0 rejected, 0 duplicates"),
-        "{}",
-        run.stdout
-    );
-    // A second run finds both versions in place.
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    for wf in ["house-price-0x", "sales-segmentation-0x"] {
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("workflow {wf}")) && l.contains("Succeeded in"))
+            .unwrap_or_else(|| panic!("no succeeded {wf} run in\n{}", run.stdout));
+        assert!(line.contains("status.json"), "{line}");
+    }
+    for version in [
+        "bronze/houses/v1",
+        "silver/houses/v1",
+        "bronze/sales/v1",
+        "silver/sales/v1",
+        "models/house-price/v1",
+        "models/customer-segments/v1",
+    ] {
+        assert!(
+            lake.join(version).join("_manifest.json").is_file(),
+            "{version} missing"
+        );
+    }
+    assert!(lake.join("models/house-price/v1/card.html").is_file());
+    // The lake listing closes the run.
+    assert!(run.stdout.contains("houses"), "{}", run.stdout);
+    // A second run is the same uploads again: the Workflows exist, nothing runs.
     let again = medallion(&args, &[]);
-    assert!(
-        again.stdout.contains("already imported as houses v1"),
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(
+        again
+            .stdout
+            .matches("exists already (a repeated event)")
+            .count(),
+        2,
         "{}",
         again.stdout
     );
+    // Without the step binaries the demo says how to build them.
+    let mut no_bins = args.to_vec();
+    no_bins.extend(["--bin-dir", "/nonexistent"]);
+    let missing = medallion(&no_bins, &[]);
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
     assert!(
-        again.stdout.contains("already refined as silver houses v1"),
+        missing.stderr.contains(
+            "is not built; build the step binaries first: cargo build --release --workspace --bins"
+        ),
         "{}",
-        again.stdout
+        missing.stderr
     );
 }

@@ -553,3 +553,72 @@ fn the_house_pipeline_runs_with_azurite_as_landing_store_and_lake() {
         assert!(listing.contains(must), "{must} not in\n{listing}");
     }
 }
+
+/// Plugin templates run through a real medallion-plugin the runner starts for the run's lake.
+const WITH_PLUGIN: &str = r#"
+apiVersion: argoproj.io/v1alpha1
+kind: WorkflowTemplate
+metadata:
+  name: with-plugin
+spec:
+  entrypoint: main
+  arguments:
+    parameters:
+      - {name: lake}
+      - {name: source}
+  templates:
+    - name: main
+      dag:
+        tasks:
+          - name: import
+            templateRef: {name: medallion-steps, template: import}
+            arguments:
+              parameters:
+                - {name: lake, value: "{{workflow.parameters.lake}}"}
+                - {name: dataset, value: houses}
+                - {name: source, value: "{{workflow.parameters.source}}"}
+                - {name: source-etag, value: "{{workflow.uid}}"}
+          - name: latest
+            dependencies: [import]
+            templateRef: {name: medallion-steps, template: lookup-latest}
+            arguments:
+              parameters:
+                - {name: dataset, value: houses}
+                - {name: layer, value: bronze}
+"#;
+
+#[test]
+fn plugin_templates_run_through_a_real_plugin_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let file = d.join("with-plugin.yaml");
+    std::fs::write(&file, WITH_PLUGIN).unwrap();
+    let runs = d.join("runs");
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        file.display().to_string(),
+        "--name".into(),
+        "plugged".into(),
+        "-p".into(),
+        format!("lake={}", d.join("lake").display()),
+        "-p".into(),
+        format!(
+            "source={}",
+            repo().join("examples/data/houses.csv").display()
+        ),
+    ];
+    args.extend(run_flags(&runs));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = medallion(&argv, &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let s = status(&runs, "plugged");
+    let latest = node(&s, "latest");
+    assert_eq!(latest["phase"], "Succeeded", "{s:#}");
+    assert_eq!(latest["outputs"]["version"], "1");
+    assert_eq!(latest["outputs"]["rows"], "546");
+    assert_eq!(
+        latest["outputs"]["uri"],
+        node(&s, "import")["outputs"]["uri"],
+        "{s:#}"
+    );
+}
