@@ -18,6 +18,7 @@ use serde_json::Value;
 pub mod import;
 pub mod profile;
 pub mod refine;
+pub mod release;
 pub mod train;
 
 /// JSON logs to stderr; `RUST_LOG` filters (default `info`).

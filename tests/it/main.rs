@@ -17,4 +17,5 @@ mod pipelines;
 mod plugin;
 mod profile;
 mod refine;
+mod release;
 mod templates;

@@ -84,6 +84,16 @@ pub async fn put_json<T: Serialize>(lake: &StoreLocation, rel: &str, value: &T) 
         .map_err(|e| Error::store("write", lake.url_of(&path), e))
 }
 
+/// Writes `bytes` to `rel`, replacing what is there (a rendering of a record stored beside it).
+pub async fn put_bytes(lake: &StoreLocation, rel: &str, bytes: Vec<u8>) -> Result<()> {
+    let path = lake.path(rel);
+    lake.store()
+        .put(&path, PutPayload::from(Bytes::from(bytes)))
+        .await
+        .map(|_| ())
+        .map_err(|e| Error::store("write", lake.url_of(&path), e))
+}
+
 /// Lake-relative paths of every object under `prefix` whose name ends with `suffix`, sorted.
 pub async fn list(lake: &StoreLocation, prefix: &str, suffix: &str) -> Result<Vec<String>> {
     let dir = lake.path(prefix);

@@ -13,6 +13,8 @@ pub mod approval;
 pub mod error;
 pub mod models;
 pub mod plan;
+pub mod plan_approval;
 pub mod policy;
+pub mod terraform;
 
 pub use error::{Error, Result};

@@ -4,6 +4,9 @@
 //! Stored as `<lake>/releases/<endpoint>/<plan-id>/plan.json`. The hash is the SHA-256 of the
 //! plan serialized as compact JSON with the `hash` field empty, so anyone can re-check it.
 
+use std::collections::BTreeMap;
+
+use medallion_lake::records::Created;
 use medallion_lake::{DatasetName, StoreLocation, layout, records};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -50,6 +53,10 @@ pub struct Change {
     pub namespace: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<u32>,
+    /// Changed attributes and their new values as a reviewer should see them (sensitive values
+    /// are `(sensitive)`, values only known after apply `(known after apply)`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,6 +155,88 @@ pub async fn read(lake: &StoreLocation, endpoint: &DatasetName, plan_id: &str) -
     Ok(plan)
 }
 
+/// A plan for `target` with these changes, its id derived from what it changes (so planning the
+/// same change again finds the same plan), sealed with its content hash.
+pub fn new_plan(
+    kind: PlanKind,
+    target: &DatasetName,
+    summary: String,
+    changes: Vec<Change>,
+    metrics: Option<MetricComparison>,
+) -> Result<Plan> {
+    let identity = serde_json::to_vec(&(kind, target.as_str(), &changes, &metrics))
+        .map_err(|e| Error::invalid("plan", "id", e.to_string()))?;
+    let digest = hex::encode(Sha256::digest(&identity));
+    let prefix = match kind {
+        PlanKind::ModelRelease => "release",
+        PlanKind::Infrastructure => "infra",
+    };
+    Plan {
+        format: PLAN_FORMAT,
+        id: format!("{prefix}-{}", &digest[..16]),
+        kind,
+        target: target.as_str().to_string(),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        summary,
+        changes,
+        metrics,
+        hash: String::new(),
+    }
+    .seal()
+}
+
+/// Stores `plan.json` (create-only) and `summary.md` under `releases/<target>/<plan-id>/`. When
+/// a plan of this id exists already (the same change planned again, or a retried step), that
+/// plan is returned with `false`: an approval bound to its hash stays valid.
+pub async fn store(lake: &StoreLocation, plan: Plan) -> Result<(Plan, bool)> {
+    let target = DatasetName::new(&plan.target)?;
+    let dir = layout::release_dir(&target, &plan.id);
+    match records::create_json(lake, &format!("{dir}/plan.json"), &plan).await? {
+        Created::New => {
+            records::put_bytes(
+                lake,
+                &format!("{dir}/summary.md"),
+                render_markdown(&plan).into_bytes(),
+            )
+            .await?;
+            Ok((plan, true))
+        }
+        Created::AlreadyExists => Ok((read(lake, &target, &plan.id).await?, false)),
+    }
+}
+
+/// The plan for a person: the summary, then one line per change.
+pub fn render_markdown(plan: &Plan) -> String {
+    let mut out = format!(
+        "# Plan {} ({})\n\n{}\n\nHash: `{}`\n\n",
+        plan.id, plan.target, plan.summary, plan.hash
+    );
+    for c in &plan.changes {
+        let sign = match c.action {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+            Action::NoOp => " ",
+        };
+        out.push_str(&format!(
+            "- `{sign}` {} **{}**",
+            c.address,
+            c.action.as_str()
+        ));
+        if !c.attributes.is_empty() {
+            let attrs: Vec<String> = c
+                .attributes
+                .iter()
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect();
+            out.push_str(&format!(": {}", attrs.join(", ")));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// A plan id is 1-64 characters of letters, digits, `-` and `_`.
 pub fn check_plan_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
@@ -191,6 +280,7 @@ mod tests {
             action,
             namespace: None,
             replicas: None,
+            attributes: BTreeMap::new(),
         }
     }
 

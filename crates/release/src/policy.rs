@@ -660,6 +660,7 @@ mod tests {
             action,
             namespace: ns.map(str::to_string),
             replicas,
+            attributes: Default::default(),
         };
         let plan = sample(vec![
             change(
