@@ -95,6 +95,28 @@ COPY --from=binaries /out/bin/medallion-train /medallion-train
 USER 65532:65532
 ENTRYPOINT ["/medallion-train"]
 
+FROM scratch AS medallion-plan
+ARG VERSION REVISION SOURCE
+LABEL org.opencontainers.image.title="medallion-plan" \
+      org.opencontainers.image.description="Summarises a Terraform plan into a sealed Medallion plan bound to its content hash" \
+      org.opencontainers.image.version="${VERSION}" org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=binaries /out/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=binaries /out/bin/medallion-plan /medallion-plan
+USER 65532:65532
+ENTRYPOINT ["/medallion-plan"]
+
+FROM scratch AS medallion-approve
+ARG VERSION REVISION SOURCE
+LABEL org.opencontainers.image.title="medallion-approve" \
+      org.opencontainers.image.description="Evaluates a release policy over a plan and records the verdict bound to the plan's hash" \
+      org.opencontainers.image.version="${VERSION}" org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=binaries /out/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=binaries /out/bin/medallion-approve /medallion-approve
+USER 65532:65532
+ENTRYPOINT ["/medallion-approve"]
+
 # The model server: KServe V2 over HTTP on 8080, same non-root user as the steps.
 FROM scratch AS medallion-serve
 ARG VERSION REVISION SOURCE
