@@ -3,6 +3,7 @@
 
 mod approvals;
 mod demo;
+mod endpoints_view;
 mod events;
 mod generate;
 mod lake_view;
@@ -113,6 +114,24 @@ enum Command {
         #[arg(long, env = "MEDALLION_LAKE", default_value = "./lake")]
         lake: String,
     },
+    /// Return an endpoint to the release it served before (local target): the kept slot takes
+    /// the traffic again, the production alias moves back, the rollback is recorded
+    Rollback {
+        /// The endpoint
+        endpoint: String,
+        #[arg(long, env = "MEDALLION_LAKE", default_value = "./lake")]
+        lake: String,
+        /// Who rolls back (recorded)
+        #[arg(long, default_value = "medallion rollback")]
+        by: String,
+        #[command(flatten)]
+        local: medallion_steps::deploy::LocalArgs,
+    },
+    /// Endpoints: what serves where (the lake's release records and the local servers)
+    Endpoint {
+        #[command(subcommand)]
+        command: EndpointCommand,
+    },
     /// Check the Argo YAML offline: Argo's JSON schemas, template references, `{{...}}`
     /// variables, DAG dependencies, images, Sensor triggers
     Lint {
@@ -162,6 +181,24 @@ enum Command {
         /// Output file ('-' for stdout)
         #[arg(long, short)]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum EndpointCommand {
+    /// The release an endpoint serves, its history, and its local servers
+    Status {
+        endpoint: String,
+        #[arg(long, env = "MEDALLION_LAKE", default_value = "./lake")]
+        lake: String,
+        #[command(flatten)]
+        local: medallion_steps::deploy::LocalArgs,
+    },
+    /// Stop an endpoint's local servers (both slots); the lake's records stay
+    Stop {
+        endpoint: String,
+        #[command(flatten)]
+        local: medallion_steps::deploy::LocalArgs,
     },
 }
 
@@ -451,6 +488,8 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
         r.class().exit_code()
     } else if let Some(m) = e.downcast_ref::<medallion_model::Error>() {
         m.class().exit_code()
+    } else if let Some(d) = e.downcast_ref::<medallion_steps::deploy::DeployError>() {
+        d.class().exit_code()
     } else if e.downcast_ref::<plugin_manifest::ManifestError>().is_some()
         || e.downcast_ref::<medallion_argo::sensor::SensorError>()
             .is_some()
@@ -496,6 +535,48 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let trained = runtime.block_on(medallion_steps::train::run(&args))?;
             print_trained(&trained);
         }
+        Command::Rollback {
+            endpoint,
+            lake,
+            by,
+            local,
+        } => {
+            let done = runtime.block_on(medallion_steps::deploy::rollback(
+                &lake, &endpoint, &local, &by,
+            ))?;
+            let s = &done.state;
+            println!(
+                "{endpoint}: rolled back to {} v{} (plan {}) on {} at {}{}; {} v{} stays on {}",
+                s.serving.model,
+                s.serving.version,
+                s.serving.plan_id,
+                s.serving.slot,
+                done.url,
+                if done.restarted { " (restarted)" } else { "" },
+                s.previous.as_ref().map_or("", |p| p.model.as_str()),
+                s.previous.as_ref().map_or(0, |p| p.version),
+                s.previous.as_ref().map_or("", |p| p.slot.as_str()),
+            );
+        }
+        Command::Endpoint { command } => match command {
+            EndpointCommand::Status {
+                endpoint,
+                lake,
+                local,
+            } => runtime.block_on(endpoints_view::status(&lake, &endpoint, &local))?,
+            EndpointCommand::Stop { endpoint, local } => {
+                let stopped = medallion_steps::deploy::stop_local(&local, &endpoint)?;
+                if stopped.is_empty() {
+                    println!("{endpoint}: no local server was running");
+                }
+                for p in stopped {
+                    println!(
+                        "{endpoint}: stopped {} ({} v{}, pid {}, port {})",
+                        p.slot, p.model, p.version, p.pid, p.port
+                    );
+                }
+            }
+        },
         Command::Model { command } => match command {
             ModelCommand::List { model, lake } => {
                 runtime.block_on(models_view::list(&lake, model.as_deref()))?

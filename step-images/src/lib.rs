@@ -15,7 +15,9 @@ use std::process::ExitCode;
 use medallion_lake::{Classified, Error, ErrorClass};
 use serde_json::Value;
 
+pub mod deploy;
 pub mod import;
+pub mod local_endpoint;
 pub mod profile;
 pub mod refine;
 pub mod release;

@@ -6,10 +6,14 @@ use std::path::PathBuf;
 
 use medallion_lake::{DatasetName, StoreLocation};
 use medallion_release::Error;
+use medallion_release::deployments;
+use medallion_release::model_release::{self, DeployTarget, ReleaseRequest, Running, SlotState};
 use medallion_release::plan::{self, Plan, PlanKind};
 use medallion_release::plan_approval::{self, PlanApproval};
-use medallion_release::policy::{Decision, Policy};
+use medallion_release::policy::{Decision, Policy, Review};
 use medallion_release::terraform;
+
+use crate::local_endpoint::EndpointDir;
 
 use crate::StepOutputs;
 
@@ -31,9 +35,34 @@ pub struct PlanArgs {
     /// What the plan changes: the Terraform workspace (or, for model releases, the endpoint)
     #[arg(long, env = "MEDALLION_TARGET")]
     pub target: String,
-    /// The output of `terraform show -json <planfile>`
-    #[arg(long, env = "MEDALLION_TERRAFORM_PLAN")]
+    /// Infrastructure: the output of `terraform show -json <planfile>`
+    #[arg(long, env = "MEDALLION_TERRAFORM_PLAN", conflicts_with = "model")]
     pub terraform_plan: Option<PathBuf>,
+    /// Model release: the model to release to the endpoint named by --target
+    #[arg(long, env = "MEDALLION_MODEL", requires = "model_version")]
+    pub model: Option<String>,
+    /// Model release: the candidate version (medallion-train's version output)
+    #[arg(long, env = "MEDALLION_MODEL_VERSION")]
+    pub model_version: Option<u64>,
+    /// Model release: where it goes (local, kubernetes, manifests)
+    #[arg(long, env = "MEDALLION_DEPLOY_TARGET", default_value = "local")]
+    pub deploy_target: String,
+    /// Model release to kubernetes/manifests: the namespace
+    #[arg(long, env = "MEDALLION_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Model release to kubernetes/manifests: replicas of the serving Deployment
+    #[arg(long, env = "MEDALLION_REPLICAS")]
+    pub replicas: Option<u32>,
+    /// Model release to kubernetes/manifests: the medallion-serve image
+    #[arg(long, env = "MEDALLION_SERVE_IMAGE")]
+    pub image: Option<String>,
+    /// Model release to the local target: the folder of local endpoints (what runs is asked there)
+    #[arg(
+        long,
+        env = "MEDALLION_STATE_DIR",
+        default_value = ".medallion/endpoints"
+    )]
+    pub state_dir: PathBuf,
     /// Where to write the outputs
     #[arg(long, env = "MEDALLION_OUTPUTS_DIR", default_value = "/tmp/outputs")]
     pub outputs_dir: PathBuf,
@@ -49,11 +78,14 @@ pub async fn plan(args: &PlanArgs) -> Result<Planned, Error> {
     let lake = StoreLocation::open("lake", &args.lake)?;
     let target = DatasetName::new(&args.target)?;
     let Some(path) = &args.terraform_plan else {
-        return Err(Error::invalid(
-            "arguments",
-            "--terraform-plan",
-            "missing: this build plans Terraform changes; model releases (--model) are not implemented yet",
-        ));
+        let Some(model) = &args.model else {
+            return Err(Error::invalid(
+                "arguments",
+                "--terraform-plan / --model",
+                "missing: give --terraform-plan for an infrastructure plan or --model and --model-version for a model release",
+            ));
+        };
+        return plan_model_release(args, &lake, &target, model).await;
     };
     let text = String::from_utf8(read_file("--terraform-plan", path)?).map_err(|_| {
         Error::invalid(
@@ -91,6 +123,71 @@ pub async fn plan(args: &PlanArgs) -> Result<Planned, Error> {
     Ok(Planned { plan, created, uri })
 }
 
+/// What the target reports as running: the servers themselves for the local target, the lake's
+/// release record otherwise (no cluster is asked).
+async fn running(
+    args: &PlanArgs,
+    lake: &StoreLocation,
+    endpoint: &DatasetName,
+    target: DeployTarget,
+) -> Result<Running, Error> {
+    if target == DeployTarget::Local {
+        let ep = EndpointDir::new(&args.state_dir, endpoint.as_str());
+        let local = |e: crate::local_endpoint::LocalError| {
+            Error::invalid(
+                args.state_dir.display().to_string(),
+                "--state-dir",
+                e.to_string(),
+            )
+        };
+        let client = crate::local_endpoint::client().map_err(local)?;
+        return ep.running(&client).await.map_err(local);
+    }
+    let state = deployments::current(lake, endpoint).await?;
+    Ok(Running {
+        active: state.map(|s| SlotState {
+            slot: s.serving.slot,
+            version: s.serving.version,
+            ready: true,
+        }),
+        standby: None,
+        reported_by: format!("the lake's release record releases/{endpoint}/current.json"),
+    })
+}
+
+async fn plan_model_release(
+    args: &PlanArgs,
+    lake: &StoreLocation,
+    endpoint: &DatasetName,
+    model: &str,
+) -> Result<Planned, Error> {
+    let target: DeployTarget = args
+        .deploy_target
+        .parse()
+        .map_err(|e: String| Error::invalid("arguments", "--deploy-target", e))?;
+    let version = args.model_version.ok_or_else(|| {
+        Error::invalid(
+            "arguments",
+            "--model-version",
+            "missing: which version to release",
+        )
+    })?;
+    let req = ReleaseRequest {
+        endpoint: endpoint.clone(),
+        model: DatasetName::new(model)?,
+        version,
+        target,
+        running: running(args, lake, endpoint, target).await?,
+        namespace: args.namespace.clone(),
+        replicas: args.replicas,
+        image: args.image.clone(),
+    };
+    let new = model_release::plan(lake, &req).await?;
+    let (plan, created) = plan::store(lake, new).await?;
+    let uri = lake.url_of(&lake.path(&medallion_lake::layout::release_dir(endpoint, &plan.id)));
+    Ok(Planned { plan, created, uri })
+}
+
 pub fn plan_outputs(p: &Planned) -> StepOutputs {
     let mut out = StepOutputs::new();
     out.set("plan-id", p.plan.id.clone())
@@ -115,8 +212,20 @@ pub struct ApproveArgs {
     pub plan_id: String,
     /// The policy (YAML): thresholds, not_worse_than, destructive, protected, max_replicas,
     /// allowed_namespaces, review
-    #[arg(long, env = "MEDALLION_POLICY")]
-    pub policy: PathBuf,
+    #[arg(long, env = "MEDALLION_POLICY", required_unless_present = "review")]
+    pub policy: Option<PathBuf>,
+    /// auto: the policy decides; manual: a person reviews whatever the policy approves
+    #[arg(long, env = "MEDALLION_APPROVAL_MODE", default_value = "auto", value_parser = ["auto", "manual"])]
+    pub mode: String,
+    /// Record a person's answer to a needs-review verdict instead (approve or reject)
+    #[arg(long, env = "MEDALLION_REVIEW", value_parser = ["approve", "reject"], conflicts_with = "policy")]
+    pub review: Option<String>,
+    /// With --review: who answered
+    #[arg(long, env = "MEDALLION_REVIEWED_BY", requires = "review")]
+    pub by: Option<String>,
+    /// With --review: why
+    #[arg(long, env = "MEDALLION_REVIEW_REASON", requires = "review")]
+    pub reason: Option<String>,
     /// Where to write the outputs
     #[arg(long, env = "MEDALLION_OUTPUTS_DIR", default_value = "/tmp/outputs")]
     pub outputs_dir: PathBuf,
@@ -130,12 +239,61 @@ pub struct Approved {
 pub async fn approve(args: &ApproveArgs) -> Result<Approved, Error> {
     let lake = StoreLocation::open("lake", &args.lake)?;
     let target = DatasetName::new(&args.target)?;
-    let bytes = read_file("--policy", &args.policy)?;
-    let source = args.policy.display().to_string();
+    let plan = plan::read(&lake, &target, &args.plan_id).await?;
+    if let Some(answer) = &args.review {
+        let by = args
+            .by
+            .as_deref()
+            .filter(|b| !b.trim().is_empty())
+            .ok_or_else(|| {
+                Error::invalid("arguments", "--by", "missing: who answered the review")
+            })?;
+        let (review, created) = plan_approval::review(
+            &lake,
+            &plan,
+            answer == "approve",
+            by,
+            args.reason.as_deref(),
+        )
+        .await?;
+        let rel = plan_approval::approval_path(&target, &plan.id);
+        let mut approval = medallion_lake::records::read_json::<PlanApproval>(&lake, &rel)
+            .await?
+            .ok_or_else(|| Error::invalid(&rel, "approval", "disappeared after the review"))?;
+        approval.decision = review.decision;
+        approval.reasons = format!(
+            "{} by {}{}",
+            if review.decision == Decision::Approved {
+                "approved in review"
+            } else {
+                "rejected in review"
+            },
+            review.reviewed_by,
+            review
+                .reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        );
+        approval.decided_by = review.reviewed_by;
+        return Ok(Approved { approval, created });
+    }
+    let Some(policy_path) = &args.policy else {
+        return Err(Error::invalid(
+            "arguments",
+            "--policy",
+            "missing: the policy to evaluate",
+        ));
+    };
+    let bytes = read_file("--policy", policy_path)?;
+    let mut source = policy_path.display().to_string();
     let text = String::from_utf8(bytes.clone())
         .map_err(|_| Error::invalid(&source, "--policy", "is not UTF-8 text"))?;
-    let policy = Policy::from_yaml(&source, &text)?;
-    let plan = plan::read(&lake, &target, &args.plan_id).await?;
+    let mut policy = Policy::from_yaml(&source, &text)?;
+    if args.mode == "manual" {
+        policy.review = Review::Always;
+        source.push_str(" (approval mode manual: a person reviews)");
+    }
     let (approval, created) = plan_approval::decide(&lake, &plan, &policy, &source, &bytes).await?;
     Ok(Approved { approval, created })
 }

@@ -9,6 +9,7 @@ mod support;
 mod azure;
 mod bad_inputs;
 mod concurrency;
+mod deploy;
 mod events;
 mod images;
 mod import_local;

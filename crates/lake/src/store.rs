@@ -336,7 +336,7 @@ fn azure_store(url: &StoreUrl, container: &str) -> Result<Arc<dyn ObjectStore>> 
 }
 
 /// rustls needs one process-wide crypto provider; we ship ring (no C toolchain needed).
-fn install_tls_provider() {
+pub fn install_tls_provider() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // An error only means another provider was installed first, which is fine.

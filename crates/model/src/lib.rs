@@ -9,6 +9,7 @@
 
 pub mod card;
 pub mod error;
+pub mod example;
 pub mod expr;
 pub mod features;
 pub mod fit;

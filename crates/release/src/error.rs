@@ -43,6 +43,14 @@ pub enum Error {
         message: String,
     },
 
+    /// A plan may not be applied: no approval, a rejection, a missing review, another hash.
+    #[error("plan {plan} of {target} may not be applied: {message}")]
+    NotAuthorized {
+        plan: String,
+        target: String,
+        message: String,
+    },
+
     /// A plan's content does not match its recorded hash.
     #[error(
         "plan {location} has hash {recorded} but its content hashes to {actual}; it was changed after planning, plan again"
@@ -75,6 +83,7 @@ impl Classified for Error {
             Error::Invalid { .. } | Error::Missing { .. } => ErrorClass::BadInput,
             Error::AlreadyDecided { .. }
             | Error::PlanTampered { .. }
+            | Error::NotAuthorized { .. }
             | Error::AliasMoved { .. } => ErrorClass::Precondition,
         }
     }

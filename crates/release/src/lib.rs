@@ -10,7 +10,9 @@
 //! - [`models`]: reads of the model registry (aliases, a version's metrics and manifest).
 
 pub mod approval;
+pub mod deployments;
 pub mod error;
+pub mod model_release;
 pub mod models;
 pub mod plan;
 pub mod plan_approval;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::model_release::ModelRelease;
 use crate::models::Metrics;
 
 pub const PLAN_FORMAT: u32 = 1;
@@ -31,6 +32,9 @@ pub struct Plan {
     /// Candidate and production metrics for a model release.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<MetricComparison>,
+    /// For model releases: what to deploy where (everything medallion-deploy needs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ModelRelease>,
     /// SHA-256 of this plan with `hash` empty (see the module docs).
     #[serde(default)]
     pub hash: String,
@@ -166,7 +170,47 @@ pub fn new_plan(
 ) -> Result<Plan> {
     let identity = serde_json::to_vec(&(kind, target.as_str(), &changes, &metrics))
         .map_err(|e| Error::invalid("plan", "id", e.to_string()))?;
-    let digest = hex::encode(Sha256::digest(&identity));
+    seal_new(kind, target, summary, changes, metrics, None, &identity)
+}
+
+/// A model-release plan: the id also covers what is released where (model, version, slot,
+/// target, what was running), so a plan made against another running state is another plan.
+pub fn new_release_plan(
+    endpoint: &DatasetName,
+    summary: String,
+    changes: Vec<Change>,
+    metrics: MetricComparison,
+    release: ModelRelease,
+) -> Result<Plan> {
+    let identity = serde_json::to_vec(&(
+        PlanKind::ModelRelease,
+        endpoint.as_str(),
+        &changes,
+        &metrics,
+        &release,
+    ))
+    .map_err(|e| Error::invalid("plan", "id", e.to_string()))?;
+    seal_new(
+        PlanKind::ModelRelease,
+        endpoint,
+        summary,
+        changes,
+        Some(metrics),
+        Some(release),
+        &identity,
+    )
+}
+
+fn seal_new(
+    kind: PlanKind,
+    target: &DatasetName,
+    summary: String,
+    changes: Vec<Change>,
+    metrics: Option<MetricComparison>,
+    release: Option<ModelRelease>,
+    identity: &[u8],
+) -> Result<Plan> {
+    let digest = hex::encode(Sha256::digest(identity));
     let prefix = match kind {
         PlanKind::ModelRelease => "release",
         PlanKind::Infrastructure => "infra",
@@ -180,6 +224,7 @@ pub fn new_plan(
         summary,
         changes,
         metrics,
+        release,
         hash: String::new(),
     }
     .seal()
@@ -234,6 +279,58 @@ pub fn render_markdown(plan: &Plan) -> String {
         }
         out.push('\n');
     }
+    if let Some(m) = &plan.metrics {
+        out.push_str(&render_metrics(m));
+    }
+    if let Some(r) = &plan.release {
+        out.push_str("\n## Lineage\n\n");
+        for (label, l) in [
+            ("candidate", Some(&r.candidate_lineage)),
+            ("production", r.production_lineage.as_ref()),
+        ] {
+            if let Some(l) = l {
+                out.push_str(&format!(
+                    "- {label} v{}: data {}, data sha256 `{}`, spec sha256 `{}`, {}{}\n",
+                    l.version,
+                    l.data.as_deref().unwrap_or("?"),
+                    l.data_sha256.as_deref().unwrap_or("?"),
+                    l.spec_sha256.as_deref().unwrap_or("?"),
+                    l.code.as_deref().unwrap_or("?"),
+                    l.workflow
+                        .as_deref()
+                        .map(|w| format!(", workflow {w}"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Candidate and production metrics side by side with their deltas (markdown table).
+fn render_metrics(m: &MetricComparison) -> String {
+    let mut out = format!(
+        "\n## Metrics\n\n| metric | candidate v{} |",
+        m.candidate_version
+    );
+    if let Some(p) = m.production_version {
+        out.push_str(&format!(" production v{p} | delta |"));
+    }
+    out.push_str("\n|---|---|");
+    if m.production_version.is_some() {
+        out.push_str("---|---|");
+    }
+    out.push('\n');
+    for (name, value) in &m.candidate {
+        out.push_str(&format!("| {name} | {value} |"));
+        if let Some(p) = &m.production {
+            match p.get(name) {
+                Some(old) => out.push_str(&format!(" {old} | {:+} |", value - old)),
+                None => out.push_str(" | |"),
+            }
+        }
+        out.push('\n');
+    }
     out
 }
 
@@ -266,6 +363,7 @@ pub(crate) fn sample(changes: Vec<Change>) -> Plan {
         summary: "release v2".into(),
         changes,
         metrics: None,
+        release: None,
         hash: String::new(),
     }
 }

@@ -1,0 +1,587 @@
+//! `medallion-deploy`: applies an approved model-release plan and nothing else, and
+//! `medallion rollback`: returns an endpoint to the release it served before.
+//!
+//! The local target is blue/green with `medallion-serve` processes (see [`crate::local_endpoint`]):
+//! start the candidate in the plan's slot, wait for readiness, smoke-test it with a V2 infer whose
+//! answer is known, move the `production` alias by compare-and-swap, switch the pointer, record
+//! the release. On any failure the new server is stopped and nothing else changes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use medallion_lake::{Classified, DatasetName, ErrorClass, Registry, StoreLocation};
+use medallion_release::deployments::{self, DeployResult, ReleaseState, Served, Smoke, StateKind};
+use medallion_release::model_release::{DeployTarget, ModelRelease, Slot};
+use medallion_release::models::{self, AliasMove};
+use medallion_release::plan::{self, Action, Plan};
+use medallion_release::plan_approval;
+
+use crate::StepOutputs;
+use crate::local_endpoint::{self, Active, EndpointDir, LocalError, ServeCommand, SlotProcess};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error(transparent)]
+    Lake(#[from] medallion_lake::Error),
+    #[error(transparent)]
+    Release(#[from] medallion_release::Error),
+    #[error(transparent)]
+    Model(#[from] medallion_model::Error),
+    #[error(transparent)]
+    Local(#[from] LocalError),
+    /// The release was tried and rolled back; `class` says whether a retry may help.
+    #[error("deploy of {plan} to {endpoint} failed and was rolled back: {message}")]
+    Failed {
+        plan: String,
+        endpoint: String,
+        message: String,
+        class: ErrorClass,
+    },
+    #[error("{what}: {message}")]
+    Refused { what: String, message: String },
+}
+
+impl Classified for DeployError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            DeployError::Lake(e) => e.class(),
+            DeployError::Release(e) => e.class(),
+            DeployError::Model(e) => e.class(),
+            DeployError::Local(_) => ErrorClass::Transient,
+            DeployError::Failed { class, .. } => *class,
+            DeployError::Refused { .. } => ErrorClass::Precondition,
+        }
+    }
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct DeployArgs {
+    /// Lake root (local path or az://, abfss://, https:// URL)
+    #[arg(long, env = "MEDALLION_LAKE")]
+    pub lake: String,
+    /// The endpoint (the plan's target)
+    #[arg(long, visible_alias = "target", env = "MEDALLION_ENDPOINT")]
+    pub endpoint: String,
+    /// The approved plan (medallion-plan's plan-id output)
+    #[arg(long, env = "MEDALLION_PLAN_ID")]
+    pub plan_id: String,
+    #[command(flatten)]
+    pub local: LocalArgs,
+    /// Where to write the outputs
+    #[arg(long, env = "MEDALLION_OUTPUTS_DIR", default_value = "/tmp/outputs")]
+    pub outputs_dir: PathBuf,
+}
+
+/// The local target's settings (also used by `medallion-plan` to see what runs).
+#[derive(clap::Args, Debug, Clone)]
+pub struct LocalArgs {
+    /// Local target: the folder holding each endpoint's slots and pointer
+    #[arg(
+        long,
+        env = "MEDALLION_STATE_DIR",
+        default_value = ".medallion/endpoints"
+    )]
+    pub state_dir: PathBuf,
+    /// Local target: the medallion-serve binary (default: beside this one, then PATH)
+    #[arg(long, env = "MEDALLION_SERVE_BIN")]
+    pub serve_bin: Option<PathBuf>,
+    /// Local target: seconds to wait for the new server to be ready
+    #[arg(long, default_value_t = 30)]
+    pub ready_timeout: u64,
+    /// Local target: fraction of requests the server captures for drift monitoring
+    #[arg(long, default_value_t = 0.0)]
+    pub capture_fraction: f64,
+}
+
+impl LocalArgs {
+    fn serve_bin(&self) -> PathBuf {
+        if let Some(p) = &self.serve_bin {
+            return p.clone();
+        }
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|d| d.join("medallion-serve")))
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| PathBuf::from("medallion-serve"))
+    }
+}
+
+pub struct Deployed {
+    pub result: DeployResult,
+    pub created: bool,
+    pub previous_version: Option<u64>,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The model release a plan carries, or a refusal for infrastructure plans.
+fn release_of(plan: &Plan) -> Result<&ModelRelease, DeployError> {
+    plan.release.as_ref().ok_or_else(|| DeployError::Refused {
+        what: format!("plan {}", plan.id),
+        message: "is not a model release (infrastructure plans are applied with terraform apply of the saved plan)".into(),
+    })
+}
+
+pub async fn deploy(args: &DeployArgs) -> Result<Deployed, DeployError> {
+    let started_at = now();
+    let lake = StoreLocation::open("lake", &args.lake)?;
+    let endpoint = DatasetName::new(&args.endpoint)?;
+    let plan = plan::read(&lake, &endpoint, &args.plan_id).await?;
+    let release = release_of(&plan)?.clone();
+    let auth = plan_approval::authorization(&lake, &plan).await?;
+    if let Some(done) = deployments::result(&lake, &endpoint, &plan.id).await? {
+        tracing::info!(plan = %plan.id, "this plan was applied before");
+        return Ok(Deployed {
+            result: done,
+            created: false,
+            previous_version: release.production_version,
+        });
+    }
+    match release.target {
+        DeployTarget::Local => {}
+        other => {
+            return Err(DeployError::Refused {
+                what: format!("plan {}", plan.id),
+                message: format!(
+                    "targets {}, which this build cannot apply yet (local only)",
+                    other.as_str()
+                ),
+            });
+        }
+    }
+    let mut result = DeployResult {
+        format: 1,
+        plan_id: plan.id.clone(),
+        plan_hash: plan.hash.clone(),
+        endpoint: endpoint.to_string(),
+        target: release.target,
+        model: release.model.clone(),
+        version: release.version,
+        slot: release.slot,
+        status: String::new(),
+        detail: String::new(),
+        url: None,
+        smoke: None,
+        authorized_by: auth.by(),
+        started_at,
+        finished_at: String::new(),
+    };
+    let ep = EndpointDir::new(&args.local.state_dir, endpoint.as_str());
+    let client = local_endpoint::client()?;
+    let running = ep.running(&client).await?;
+    if running.active != release.running.active {
+        return Err(DeployError::Refused {
+            what: format!("endpoint {endpoint}"),
+            message: format!(
+                "changed since plan {} was made (it reported {:?}, now {:?}); plan again",
+                plan.id, release.running.active, running.active
+            ),
+        });
+    }
+    if plan.changes.iter().all(|c| c.action == Action::NoOp) {
+        result.status = "already-serving".into();
+        result.detail = format!("v{} already serves from {}", release.version, release.slot);
+        result.url = ep.active()?.map(|a| a.url);
+        result.finished_at = now();
+        let result = deployments::record_result(&lake, &result).await?;
+        return Ok(Deployed {
+            result,
+            created: true,
+            previous_version: release.production_version,
+        });
+    }
+    let state = deployments::current(&lake, &endpoint).await?;
+    match apply_local(args, &lake, &endpoint, &plan, &release, &ep, &client).await {
+        Ok((process, smoke)) => {
+            result.status = "deployed".into();
+            result.url = Some(process.url());
+            result.smoke = Some(smoke);
+            let previous = state.as_ref().map(|s| s.serving.clone());
+            result.detail = match &previous {
+                Some(p) => format!(
+                    "{} v{} serves from {}; v{} stays on {} for rollback",
+                    release.model, release.version, release.slot, p.version, p.slot
+                ),
+                None => format!(
+                    "{} v{} serves from {}",
+                    release.model, release.version, release.slot
+                ),
+            };
+            deployments::record(
+                &lake,
+                &endpoint,
+                state.as_ref().map_or(0, |s| s.seq),
+                ReleaseState {
+                    format: 0,
+                    endpoint: endpoint.to_string(),
+                    seq: 0,
+                    kind: StateKind::Release,
+                    target: release.target,
+                    serving: Served {
+                        plan_id: plan.id.clone(),
+                        model: release.model.clone(),
+                        version: release.version,
+                        slot: release.slot,
+                    },
+                    previous,
+                    url: Some(process.url()),
+                    at: now(),
+                    by: format!("medallion-deploy ({})", auth.by()),
+                },
+            )
+            .await?;
+            result.finished_at = now();
+            let result = deployments::record_result(&lake, &result).await?;
+            Ok(Deployed {
+                result,
+                created: true,
+                previous_version: release.production_version,
+            })
+        }
+        Err((message, class, smoke)) => {
+            result.status = "failed".into();
+            result.detail = message.clone();
+            result.smoke = smoke;
+            result.finished_at = now();
+            if let Err(e) = deployments::record_failure(&lake, &result).await {
+                tracing::warn!("cannot record the failed attempt: {e}");
+            }
+            Err(DeployError::Failed {
+                plan: plan.id.clone(),
+                endpoint: endpoint.to_string(),
+                message,
+                class,
+            })
+        }
+    }
+}
+
+type Failure = (String, ErrorClass, Option<Smoke>);
+
+/// Starts the candidate in its slot, checks it, moves the alias and the pointer. On failure the
+/// candidate is stopped and the pointer and alias are as they were.
+async fn apply_local(
+    args: &DeployArgs,
+    lake: &StoreLocation,
+    endpoint: &DatasetName,
+    plan: &Plan,
+    release: &ModelRelease,
+    ep: &EndpointDir,
+    client: &reqwest::Client,
+) -> Result<(SlotProcess, Smoke), Failure> {
+    let fail = |m: String, class: ErrorClass| (m, class, None);
+    let local = |e: LocalError| fail(e.to_string(), ErrorClass::Transient);
+    // The plan's slot is the one not serving; whatever is left in it goes.
+    ep.stop_slot(release.slot).map_err(local)?;
+    let port = local_endpoint::free_port().map_err(local)?;
+    let cmd = ServeCommand {
+        serve_bin: args.local.serve_bin(),
+        lake: args.lake.clone(),
+        model: release.model.clone(),
+        version: release.version,
+        port,
+        capture_fraction: args.local.capture_fraction,
+    };
+    let mut child = local_endpoint::start(ep, release.slot, &cmd).map_err(local)?;
+    let process = SlotProcess {
+        slot: release.slot,
+        pid: child.id(),
+        port,
+        model: release.model.clone(),
+        version: release.version,
+        plan_id: plan.id.clone(),
+        started_at: now(),
+    };
+    let undo = |child: &mut std::process::Child| {
+        local_endpoint::stop(child.id(), Duration::from_secs(10));
+        let _ = child.wait();
+        let _ = ep.clear_slot(release.slot);
+    };
+    if let Err(e) = ep.set_slot(&process) {
+        undo(&mut child);
+        return Err(local(e));
+    }
+    let url = process.url();
+    let timeout = Duration::from_secs(args.local.ready_timeout);
+    if let Err(m) = local_endpoint::wait_ready(client, &mut child, &url, timeout).await {
+        let tail = local_endpoint::log_tail(&ep.log_path(release.slot), 3);
+        undo(&mut child);
+        return Err(fail(
+            format!("{m}; its log ends: {tail}"),
+            ErrorClass::Transient,
+        ));
+    }
+    let smoke = match smoke_test(lake, release, client, &url).await {
+        Ok(s) if s.passed => s,
+        Ok(s) => {
+            undo(&mut child);
+            let m = format!(
+                "the smoke test's example should give {} but the server answered {}",
+                s.expected,
+                s.served.map_or("nothing".into(), |v| v.to_string())
+            );
+            return Err((m, ErrorClass::Precondition, Some(s)));
+        }
+        Err((m, class)) => {
+            undo(&mut child);
+            return Err(fail(format!("smoke test: {m}"), class));
+        }
+    };
+    let model =
+        DatasetName::new(&release.model).map_err(|e| fail(e.to_string(), ErrorClass::BadInput))?;
+    let production =
+        DatasetName::new("production").map_err(|e| fail(e.to_string(), ErrorClass::BadInput))?;
+    let by = format!("medallion-deploy plan {}", plan.id);
+    if let Err(e) = models::move_alias(
+        lake,
+        &model,
+        &production,
+        AliasMove {
+            version: release.version,
+            expect: Some(release.production_version),
+            by: &by,
+            reason: Some(&format!("released to endpoint {endpoint}")),
+        },
+    )
+    .await
+    {
+        undo(&mut child);
+        return Err((e.to_string(), e.class(), Some(smoke)));
+    }
+    let active = Active {
+        slot: release.slot,
+        url: url.clone(),
+        model: release.model.clone(),
+        version: release.version,
+        plan_id: plan.id.clone(),
+        switched_at: now(),
+    };
+    if let Err(e) = ep.set_active(&active) {
+        undo(&mut child);
+        return Err((e.to_string(), ErrorClass::Transient, Some(smoke)));
+    }
+    Ok((process, smoke))
+}
+
+/// Sends the model's example row to `url` and compares the answer with the library's.
+async fn smoke_test(
+    lake: &StoreLocation,
+    release: &ModelRelease,
+    client: &reqwest::Client,
+    url: &str,
+) -> Result<Smoke, (String, ErrorClass)> {
+    let registry = Registry::new(lake.clone());
+    let model =
+        DatasetName::new(&release.model).map_err(|e| (e.to_string(), ErrorClass::BadInput))?;
+    let (_, file) = medallion_model::train::load_model(&registry, &model, release.version)
+        .await
+        .map_err(|e| (e.to_string(), e.class()))?;
+    let example =
+        medallion_model::example::example(&file).map_err(|e| (e, ErrorClass::BadInput))?;
+    let body = serde_json::to_vec(&example.v2_request())
+        .map_err(|e| (e.to_string(), ErrorClass::Transient))?;
+    let response = client
+        .post(format!("{url}/v2/models/{}/infer", release.model))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| (format!("infer request failed: {e}"), ErrorClass::Transient))?;
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| (format!("infer response: {e}"), ErrorClass::Transient))?;
+    if !status.is_success() {
+        return Err((
+            format!(
+                "infer answered {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            ),
+            ErrorClass::Precondition,
+        ));
+    }
+    let served = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.pointer("/outputs/0/data/0").and_then(|x| x.as_f64()));
+    Ok(Smoke {
+        expected: example.expected,
+        served,
+        passed: served.is_some_and(|s| medallion_model::example::matches(example.expected, s)),
+    })
+}
+
+pub fn deploy_outputs(d: &Deployed) -> StepOutputs {
+    let mut out = StepOutputs::new();
+    out.set("status", d.result.status.clone())
+        .set("plan-id", d.result.plan_id.clone())
+        .set("version", d.result.version)
+        .set("slot", d.result.slot.as_str())
+        .set("url", d.result.url.clone().unwrap_or_default())
+        .set(
+            "previous-version",
+            d.previous_version.map_or(String::new(), |v| v.to_string()),
+        )
+        .set("created", d.created);
+    out
+}
+
+/// What a rollback did.
+pub struct RolledBack {
+    pub state: ReleaseState,
+    pub url: String,
+    pub restarted: bool,
+}
+
+/// Returns `endpoint` to the release it served before (local target): the previous slot's server
+/// takes the traffic again (restarted if it is gone, then smoke-tested), the `production` alias
+/// moves back, and the rollback is recorded. Rolling back twice returns to where it started.
+pub async fn rollback(
+    lake_url: &str,
+    endpoint: &str,
+    local: &LocalArgs,
+    by: &str,
+) -> Result<RolledBack, DeployError> {
+    let lake = StoreLocation::open("lake", lake_url)?;
+    let endpoint = DatasetName::new(endpoint)?;
+    let state = deployments::current(&lake, &endpoint)
+        .await?
+        .ok_or_else(|| DeployError::Refused {
+            what: format!("endpoint {endpoint}"),
+            message: "has no release recorded in the lake; nothing to roll back".into(),
+        })?;
+    let previous = state.previous.clone().ok_or_else(|| DeployError::Refused {
+        what: format!("endpoint {endpoint}"),
+        message: format!(
+            "serves its first release ({} v{}); there is nothing before it",
+            state.serving.model, state.serving.version
+        ),
+    })?;
+    if state.target != DeployTarget::Local {
+        return Err(DeployError::Refused {
+            what: format!("endpoint {endpoint}"),
+            message: format!(
+                "is deployed to {}; this build rolls back local endpoints only",
+                state.target.as_str()
+            ),
+        });
+    }
+    let ep = EndpointDir::new(&local.state_dir, endpoint.as_str());
+    let client = local_endpoint::client()?;
+    let mut restarted = false;
+    let kept = ep.slot(previous.slot)?.filter(|p| {
+        p.model == previous.model && p.version == previous.version && local_endpoint::alive(p.pid)
+    });
+    let process = match kept {
+        Some(p)
+            if local_endpoint::served_version(&client, &p.url(), &p.model).await
+                == Some(previous.version) =>
+        {
+            p
+        }
+        _ => {
+            // The kept server is gone: start it again, as deploy would.
+            ep.stop_slot(previous.slot)?;
+            restarted = true;
+            let port = local_endpoint::free_port()?;
+            let cmd = ServeCommand {
+                serve_bin: local.serve_bin(),
+                lake: lake_url.to_string(),
+                model: previous.model.clone(),
+                version: previous.version,
+                port,
+                capture_fraction: local.capture_fraction,
+            };
+            let mut child = local_endpoint::start(&ep, previous.slot, &cmd)?;
+            let p = SlotProcess {
+                slot: previous.slot,
+                pid: child.id(),
+                port,
+                model: previous.model.clone(),
+                version: previous.version,
+                plan_id: previous.plan_id.clone(),
+                started_at: now(),
+            };
+            ep.set_slot(&p)?;
+            let timeout = Duration::from_secs(local.ready_timeout);
+            if let Err(m) = local_endpoint::wait_ready(&client, &mut child, &p.url(), timeout).await
+            {
+                local_endpoint::stop(child.id(), Duration::from_secs(10));
+                ep.clear_slot(previous.slot)?;
+                return Err(DeployError::Failed {
+                    plan: previous.plan_id.clone(),
+                    endpoint: endpoint.to_string(),
+                    message: format!("rollback: {m}"),
+                    class: ErrorClass::Transient,
+                });
+            }
+            p
+        }
+    };
+    let model = DatasetName::new(&previous.model)?;
+    let production = DatasetName::new("production")?;
+    let reason = format!("rollback of endpoint {endpoint}");
+    let current_alias = models::alias(&lake, &model, &production).await?;
+    if current_alias.as_ref().map(|a| a.version) != Some(previous.version) {
+        models::move_alias(
+            &lake,
+            &model,
+            &production,
+            AliasMove {
+                version: previous.version,
+                expect: Some(Some(state.serving.version))
+                    .filter(|_| state.serving.model == previous.model),
+                by,
+                reason: Some(&reason),
+            },
+        )
+        .await?;
+    }
+    ep.set_active(&Active {
+        slot: previous.slot,
+        url: process.url(),
+        model: previous.model.clone(),
+        version: previous.version,
+        plan_id: previous.plan_id.clone(),
+        switched_at: now(),
+    })?;
+    let recorded = deployments::record(
+        &lake,
+        &endpoint,
+        state.seq,
+        ReleaseState {
+            format: 0,
+            endpoint: endpoint.to_string(),
+            seq: 0,
+            kind: StateKind::Rollback,
+            target: state.target,
+            serving: previous,
+            previous: Some(state.serving.clone()),
+            url: Some(process.url()),
+            at: now(),
+            by: by.to_string(),
+        },
+    )
+    .await?;
+    Ok(RolledBack {
+        state: recorded,
+        url: process.url(),
+        restarted,
+    })
+}
+
+/// Stops both slots of a local endpoint and removes its pointer (the lake's records stay).
+pub fn stop_local(local: &LocalArgs, endpoint: &str) -> Result<Vec<SlotProcess>, DeployError> {
+    let endpoint = DatasetName::new(endpoint)?;
+    let ep = EndpointDir::new(&local.state_dir, endpoint.as_str());
+    let mut stopped = Vec::new();
+    for slot in [Slot::Blue, Slot::Green] {
+        if let Some(p) = ep.stop_slot(slot)? {
+            stopped.push(p);
+        }
+    }
+    ep.clear_active()?;
+    Ok(stopped)
+}

@@ -1,0 +1,494 @@
+//! Model releases end to end with the real binaries: medallion-plan (model release against the
+//! production alias and the running servers), medallion-approve (policy, manual review),
+//! medallion-deploy to the local target (real medallion-serve processes, blue/green, smoke
+//! test, rollback on failure) and `medallion rollback`.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::{StepRun, bin, http_request, medallion, repo, silver, step};
+
+/// Stops the endpoint's local servers when the test ends, whatever happened.
+struct Endpoint<'a> {
+    state: &'a str,
+}
+
+impl Drop for Endpoint<'_> {
+    fn drop(&mut self) {
+        medallion(
+            &["endpoint", "stop", "house-price", "--state-dir", self.state],
+            &[],
+        );
+    }
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_slice(
+        &std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+fn plan(lake: &str, state: &str, version: &str) -> StepRun {
+    step(
+        "medallion-plan",
+        lake,
+        &[
+            "--target",
+            "house-price",
+            "--model",
+            "house-price",
+            "--model-version",
+            version,
+            "--state-dir",
+            state,
+        ],
+        &[],
+    )
+}
+
+fn approve(lake: &str, id: &str, extra: &[&str]) -> StepRun {
+    let mut args = vec!["--target", "house-price", "--plan-id", id];
+    args.extend_from_slice(extra);
+    step("medallion-approve", lake, &args, &[])
+}
+
+fn deploy(lake: &str, state: &str, id: &str, extra: &[&str]) -> StepRun {
+    let mut args = vec![
+        "--endpoint",
+        "house-price",
+        "--plan-id",
+        id,
+        "--state-dir",
+        state,
+        "--serve-bin",
+    ];
+    let serve = bin("medallion-serve").display().to_string();
+    let serve = extra
+        .iter()
+        .position(|a| *a == "--serve-bin")
+        .map_or(serve, |i| extra[i + 1].to_string());
+    args.push(&serve);
+    let mut rest: Vec<&str> = Vec::new();
+    let mut skip = false;
+    for a in extra {
+        if skip {
+            skip = false;
+        } else if *a == "--serve-bin" {
+            skip = true;
+        } else {
+            rest.push(a);
+        }
+    }
+    args.extend(rest);
+    step("medallion-deploy", lake, &args, &[])
+}
+
+fn port_of(url: &str) -> u16 {
+    url.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// The version a server reports for house-price.
+fn served_version(url: &str) -> String {
+    let (status, body) = http_request(port_of(url), "GET", "/v2/models/house-price", &[], b"");
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["versions"][0].as_str().unwrap().to_string()
+}
+
+fn production(lake: &str) -> u64 {
+    let alias = json(&Path::new(lake).join("models/house-price/aliases/production.json"));
+    alias["version"].as_u64().unwrap()
+}
+
+#[test]
+fn model_releases_go_blue_green_only_when_approved_and_roll_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake_path = dir.path().join("lake");
+    let lake = lake_path.to_str().unwrap();
+    let state_path = dir.path().join("endpoints");
+    let state = state_path.to_str().unwrap();
+    let _guard = Endpoint { state };
+    let version = silver(
+        lake,
+        "houses",
+        &repo().join("examples/data/houses.csv"),
+        "houses.yaml",
+    );
+    let spec = repo().join("examples/models/house-price.yaml");
+    let spec2 = dir.path().join("house-price-2.yaml");
+    std::fs::write(
+        &spec2,
+        std::fs::read_to_string(&spec)
+            .unwrap()
+            .replace("learning_rate: 0.1", "learning_rate: 0.08"),
+    )
+    .unwrap();
+    for s in [&spec, &spec2] {
+        let t = step(
+            "medallion-train",
+            lake,
+            &[
+                "--dataset",
+                "houses",
+                "--version",
+                &version,
+                "--spec",
+                s.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(t.code == 0 || t.code == 3, "{}", t.stderr);
+    }
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "thresholds: [\"r2 >= 0.5\"]\nnot_worse_than: production\ntolerance: 0.05\nno_production: approve\ndestructive: reject\n",
+    )
+    .unwrap();
+    let policy = policy.to_str().unwrap();
+
+    // v1: nothing runs, no production yet.
+    let p1 = plan(lake, state, "1");
+    assert_eq!(p1.code, 0, "{}", p1.stderr);
+    assert_eq!(p1.output("destructive"), "false");
+    assert!(
+        p1.output("summary").contains("no production version yet"),
+        "{}",
+        p1.output("summary")
+    );
+    let id1 = p1.output("plan-id").to_string();
+    let stored = json(&lake_path.join(format!("releases/house-price/{id1}/plan.json")));
+    assert_eq!(stored["kind"], "model-release");
+    assert_eq!(stored["release"]["slot"], "blue");
+    assert_eq!(
+        stored["release"]["candidate_lineage"]["data"],
+        format!("silver houses v{version}")
+    );
+    assert!(stored["release"]["candidate_lineage"]["spec_sha256"].is_string());
+    // Planning again finds the same plan.
+    assert_eq!(plan(lake, state, "1").output("plan-id"), id1);
+
+    // No approval: refused, nothing started.
+    let refused = deploy(lake, state, &id1, &[]);
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(
+        refused.error_line().contains("no approval"),
+        "{}",
+        refused.error_line()
+    );
+    assert!(!state_path.join("house-price/active.json").exists());
+
+    let a1 = approve(lake, &id1, &["--policy", policy]);
+    assert_eq!(a1.code, 0, "{}", a1.stderr);
+    assert_eq!(a1.output("verdict"), "approved");
+    let d1 = deploy(lake, state, &id1, &[]);
+    assert_eq!(d1.code, 0, "{}", d1.stderr);
+    assert_eq!(d1.output("status"), "deployed");
+    assert_eq!(d1.output("slot"), "blue");
+    let url1 = d1.output("url").to_string();
+    assert_eq!(served_version(&url1), "1");
+    assert_eq!(production(lake), 1);
+    let result = json(&lake_path.join(format!("releases/house-price/{id1}/result.json")));
+    assert_eq!(result["smoke"]["passed"], true);
+    assert_eq!(result["plan_hash"], p1.output("hash"));
+    // A retried deploy applies nothing new.
+    let again = deploy(lake, state, &id1, &[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.output("created"), "false");
+    assert_eq!(again.output("url"), url1);
+
+    // v2 in manual mode: a person must review; until then deploy refuses.
+    let p2 = plan(lake, state, "2");
+    assert_eq!(p2.code, 0, "{}", p2.stderr);
+    assert!(
+        p2.output("summary").contains("against production v1"),
+        "{}",
+        p2.output("summary")
+    );
+    let id2 = p2.output("plan-id").to_string();
+    let stored2 = json(&lake_path.join(format!("releases/house-price/{id2}/plan.json")));
+    assert_eq!(stored2["release"]["slot"], "green");
+    assert_eq!(stored2["release"]["running"]["active"]["version"], 1);
+    assert!(stored2["release"]["deltas"]["rmse"].is_f64());
+    let summary =
+        std::fs::read_to_string(lake_path.join(format!("releases/house-price/{id2}/summary.md")))
+            .unwrap();
+    assert!(
+        summary.contains("| metric | candidate v2 | production v1 | delta |"),
+        "{summary}"
+    );
+    let a2 = approve(lake, &id2, &["--policy", policy, "--mode", "manual"]);
+    assert_eq!(a2.code, 0, "{}", a2.stderr);
+    assert_eq!(a2.output("verdict"), "needs-review");
+    let waiting = deploy(lake, state, &id2, &[]);
+    assert_eq!(waiting.code, 3, "{}", waiting.stderr);
+    assert!(
+        waiting.error_line().contains("needs a person's review"),
+        "{}",
+        waiting.error_line()
+    );
+    let review = approve(
+        lake,
+        &id2,
+        &[
+            "--review",
+            "approve",
+            "--by",
+            "ana",
+            "--reason",
+            "looked at the card",
+        ],
+    );
+    assert_eq!(review.code, 0, "{}", review.stderr);
+    assert_eq!(review.output("verdict"), "approved");
+    assert_eq!(review.output("decided-by"), "ana");
+    // The review is final.
+    let flip = approve(lake, &id2, &["--review", "reject", "--by", "bob"]);
+    assert_eq!(flip.code, 3, "{}", flip.stderr);
+    let d2 = deploy(lake, state, &id2, &[]);
+    assert_eq!(d2.code, 0, "{}", d2.stderr);
+    assert_eq!(d2.output("slot"), "green");
+    assert_eq!(d2.output("previous-version"), "1");
+    let url2 = d2.output("url").to_string();
+    assert_eq!(served_version(&url2), "2");
+    assert_eq!(
+        served_version(&url1),
+        "1",
+        "the old slot keeps running for rollback"
+    );
+    assert_eq!(production(lake), 2);
+    let active = json(&state_path.join("house-price/active.json"));
+    assert_eq!(active["slot"], "green");
+
+    // A release whose server answers wrongly is rolled back: a wrapper serves v2 when asked for v1.
+    let p3 = plan(lake, state, "1");
+    let id3 = p3.output("plan-id").to_string();
+    assert_ne!(id3, id1, "another running state makes another plan");
+    assert_eq!(approve(lake, &id3, &["--policy", policy]).code, 0);
+    let wrapper = dir.path().join("wrong-serve.sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nout=\"\"\nprev=\"\"\nfor a in \"$@\"; do\n  if [ \"$prev\" = \"--version\" ]; then a=2; fi\n  out=\"$out '$a'\"\n  prev=\"$a\"\ndone\neval exec '{}' $out\n",
+            bin("medallion-serve").display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&wrapper)
+        .status()
+        .unwrap();
+    let bad = deploy(
+        lake,
+        state,
+        &id3,
+        &["--serve-bin", wrapper.to_str().unwrap()],
+    );
+    assert_eq!(bad.code, 3, "{}", bad.stderr);
+    assert!(
+        bad.error_line().contains("rolled back") && bad.error_line().contains("smoke test"),
+        "{}",
+        bad.error_line()
+    );
+    assert_eq!(production(lake), 2, "the alias did not move");
+    assert_eq!(
+        json(&state_path.join("house-price/active.json"))["slot"],
+        "green"
+    );
+    assert_eq!(served_version(&url2), "2");
+    assert!(
+        !lake_path
+            .join(format!("releases/house-price/{id3}/result.json"))
+            .exists()
+    );
+    let failures: Vec<_> = std::fs::read_dir(lake_path.join(format!("releases/house-price/{id3}")))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("failed-"))
+        .collect();
+    assert_eq!(failures.len(), 1);
+
+    // Rollback returns to v1 (restarted: its slot was reused by the failed attempt), and back.
+    let rb = medallion(
+        &[
+            "rollback",
+            "house-price",
+            "--lake",
+            lake,
+            "--state-dir",
+            state,
+            "--by",
+            "ana",
+        ],
+        &[],
+    );
+    assert_eq!(rb.code, 0, "{}", rb.stderr);
+    assert!(
+        rb.stdout.contains("rolled back to house-price v1") && rb.stdout.contains("(restarted)"),
+        "{}",
+        rb.stdout
+    );
+    assert_eq!(production(lake), 1);
+    let active = json(&state_path.join("house-price/active.json"));
+    assert_eq!(served_version(active["url"].as_str().unwrap()), "1");
+    let rb2 = medallion(
+        &[
+            "rollback",
+            "house-price",
+            "--lake",
+            lake,
+            "--state-dir",
+            state,
+        ],
+        &[],
+    );
+    assert_eq!(rb2.code, 0, "{}", rb2.stderr);
+    assert!(
+        rb2.stdout.contains("house-price v2") && !rb2.stdout.contains("restarted"),
+        "{}",
+        rb2.stdout
+    );
+    assert_eq!(production(lake), 2);
+    let status = medallion(
+        &[
+            "endpoint",
+            "status",
+            "house-price",
+            "--lake",
+            lake,
+            "--state-dir",
+            state,
+        ],
+        &[],
+    );
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert!(status.stdout.contains("#4 rollback"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("local active: green v2 ready"),
+        "{}",
+        status.stdout
+    );
+
+    // A plan changed after approval is refused.
+    let plan_file = lake_path.join(format!("releases/house-price/{id2}/plan.json"));
+    let text = std::fs::read_to_string(&plan_file).unwrap();
+    std::fs::write(&plan_file, text.replace("\"version\": 2", "\"version\": 1")).unwrap();
+    std::fs::write(
+        &plan_file,
+        text.replacen("house-price v2", "house-price v1", 1),
+    )
+    .unwrap();
+    let tampered = deploy(lake, state, &id2, &[]);
+    assert_eq!(tampered.code, 3, "{}", tampered.stderr);
+    assert!(
+        tampered.error_line().contains("changed after planning"),
+        "{}",
+        tampered.error_line()
+    );
+}
+
+#[test]
+fn bad_release_inputs_are_refused_with_their_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake_path = dir.path().join("lake");
+    let lake = lake_path.to_str().unwrap();
+    let state = dir.path().join("endpoints");
+    let state = state.to_str().unwrap();
+    // No such model version.
+    let missing = plan(lake, state, "7");
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(
+        missing.error_line().contains("house-price"),
+        "{}",
+        missing.error_line()
+    );
+    // A model without a version, and an unknown target.
+    let no_version = step(
+        "medallion-plan",
+        lake,
+        &["--target", "house-price", "--model", "house-price"],
+        &[],
+    );
+    assert_eq!(no_version.code, 2, "{}", no_version.stderr);
+    let bad_target = step(
+        "medallion-plan",
+        lake,
+        &[
+            "--target",
+            "house-price",
+            "--model",
+            "house-price",
+            "--model-version",
+            "1",
+            "--deploy-target",
+            "mainframe",
+        ],
+        &[],
+    );
+    assert_eq!(bad_target.code, 2, "{}", bad_target.stderr);
+    assert!(
+        bad_target.error_line().contains("--deploy-target"),
+        "{}",
+        bad_target.error_line()
+    );
+    // A plan id that does not exist; a name that is not a plan id.
+    let unknown = deploy(lake, state, "release-0000000000000000", &[]);
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert!(
+        unknown.error_line().contains("not found"),
+        "{}",
+        unknown.error_line()
+    );
+    let bad_id = deploy(lake, state, "../../etc", &[]);
+    assert_eq!(bad_id.code, 2, "{}", bad_id.stderr);
+    // Rollback of an endpoint that never had a release.
+    let rb = medallion(
+        &[
+            "rollback",
+            "house-price",
+            "--lake",
+            lake,
+            "--state-dir",
+            state,
+        ],
+        &[],
+    );
+    assert_eq!(rb.code, 3, "{}", rb.stderr);
+    assert!(rb.stderr.contains("nothing to roll back"), "{}", rb.stderr);
+    // An infrastructure plan is not deployed by medallion-deploy.
+    let tf = dir.path().join("tf.json");
+    std::fs::write(
+        &tf,
+        r#"{"format_version":"1.2","terraform_version":"1.11.4","planned_values":{},"resource_changes":[{"address":"terraform_data.x","mode":"managed","type":"terraform_data","name":"x","change":{"actions":["create"],"before":null,"after":{"input":"a"},"after_unknown":{"id":true}}}]}"#,
+    )
+    .unwrap();
+    let infra = step(
+        "medallion-plan",
+        lake,
+        &[
+            "--target",
+            "house-price",
+            "--terraform-plan",
+            tf.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(infra.code, 0, "{}", infra.stderr);
+    let policy = dir.path().join("p.yaml");
+    std::fs::write(&policy, "destructive: reject\n").unwrap();
+    let id = infra.output("plan-id").to_string();
+    assert_eq!(
+        approve(lake, &id, &["--policy", policy.to_str().unwrap()]).code,
+        0
+    );
+    let refused = deploy(lake, state, &id, &[]);
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(
+        refused.error_line().contains("not a model release"),
+        "{}",
+        refused.error_line()
+    );
+}
