@@ -117,6 +117,17 @@ COPY --from=binaries /out/bin/medallion-approve /medallion-approve
 USER 65532:65532
 ENTRYPOINT ["/medallion-approve"]
 
+FROM scratch AS medallion-deploy
+ARG VERSION REVISION SOURCE
+LABEL org.opencontainers.image.title="medallion-deploy" \
+      org.opencontainers.image.description="Applies an approved model-release plan (blue/green, smoke test, rollback on failure)" \
+      org.opencontainers.image.version="${VERSION}" org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=binaries /out/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=binaries /out/bin/medallion-deploy /medallion-deploy
+USER 65532:65532
+ENTRYPOINT ["/medallion-deploy"]
+
 # The model server: KServe V2 over HTTP on 8080, same non-root user as the steps.
 FROM scratch AS medallion-serve
 ARG VERSION REVISION SOURCE

@@ -113,6 +113,10 @@ pub fn run(demo: Demo) -> anyhow::Result<()> {
                 "medallion-model-specs".to_string(),
                 r.join("examples/models"),
             ),
+            (
+                "medallion-policies".to_string(),
+                r.join("examples/policies"),
+            ),
         ]
         .into_iter()
         .collect(),

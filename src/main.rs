@@ -215,7 +215,7 @@ struct RunFlags {
     #[arg(long)]
     bin_dir: Option<PathBuf>,
     /// A ConfigMap's local folder, NAME=DIR (repeatable; defaults: medallion-contracts=examples/contracts,
-    /// medallion-model-specs=examples/models, as the README creates them)
+    /// medallion-model-specs=examples/models, medallion-policies=examples/policies, as the README creates them)
     #[arg(long = "config-map", value_name = "NAME=DIR")]
     config_maps: Vec<String>,
     /// Where run folders (node logs, outputs, artifacts, status.json) and the memo cache go
@@ -472,6 +472,10 @@ fn default_config_maps() -> Vec<(String, PathBuf)> {
         (
             "medallion-model-specs".into(),
             PathBuf::from("examples/models"),
+        ),
+        (
+            "medallion-policies".into(),
+            PathBuf::from("examples/policies"),
         ),
     ]
 }

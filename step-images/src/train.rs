@@ -65,7 +65,8 @@ pub fn outputs(o: &TrainOutcome) -> StepOutputs {
         .set("better_than_production", o.better_than_baseline)
         .set("gates", o.verdict.reasons())
         .set("model-uri", o.model_uri.clone())
-        .set("card-uri", o.card_uri.clone());
+        .set("card-uri", o.card_uri.clone())
+        .set("model", o.manifest.dataset.to_string());
     out
 }
 

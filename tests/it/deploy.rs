@@ -492,3 +492,141 @@ fn bad_release_inputs_are_refused_with_their_reason() {
         refused.error_line()
     );
 }
+
+fn run_template(
+    file: &str,
+    name: &str,
+    params: &[String],
+    extra: &[&str],
+    runs: &Path,
+    state: &str,
+) -> StepRun {
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        repo().join(file).display().to_string(),
+        "--name".into(),
+        name.into(),
+    ];
+    for p in params {
+        args.push("-p".into());
+        args.push(p.clone());
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(crate::pipelines::run_flags(runs));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    medallion(&argv, &[("MEDALLION_STATE_DIR", state)])
+}
+
+#[test]
+fn the_pipelines_release_a_passing_model_and_a_person_can_refuse_a_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake_path = dir.path().join("lake");
+    let lake = lake_path.to_str().unwrap();
+    let runs = dir.path().join("runs");
+    let state_path = dir.path().join("endpoints");
+    let state = state_path.to_str().unwrap();
+    let _guard = Endpoint { state };
+    let _manual = ManualEndpoint { state };
+    let houses = repo().join("examples/data/houses.csv");
+
+    // The house pipeline with the release on: plan, policy approval, deploy; no review asked.
+    let run = run_template(
+        "workflow-templates/house-price-pipeline.yaml",
+        "houses-release",
+        &[
+            format!("source-url={}", houses.display()),
+            "source-etag=0x1".into(),
+            format!("lake={lake}"),
+            "deploy-target=local".into(),
+        ],
+        &[],
+        &runs,
+        state,
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let s = crate::pipelines::status(&runs, "houses-release");
+    let node = |task: &str| crate::pipelines::node(&s, &format!("release.{task}")).clone();
+    assert_eq!(node("approve")["outputs"]["verdict"], "approved", "{s:#}");
+    assert_eq!(node("review")["phase"], "Skipped", "{s:#}");
+    assert_eq!(node("record-review")["phase"], "Skipped", "{s:#}");
+    let deployed = node("deploy");
+    assert_eq!(deployed["outputs"]["status"], "deployed", "{s:#}");
+    let url = deployed["outputs"]["url"].as_str().unwrap().to_string();
+    assert_eq!(served_version(&url), "1");
+    assert_eq!(production(lake), 1);
+
+    // The release pipeline on its own, manual mode: the person says no; nothing is deployed.
+    let refused = run_template(
+        "workflow-templates/release-pipeline.yaml",
+        "manual-release",
+        &[
+            format!("lake={lake}"),
+            "model=house-price".into(),
+            "version=1".into(),
+            "endpoint=hp-manual".into(),
+            "approval-mode=manual".into(),
+        ],
+        &["--supply", "review.decision=reject"],
+        &runs,
+        state,
+    );
+    assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
+    let s = crate::pipelines::status(&runs, "manual-release");
+    let node = |task: &str| crate::pipelines::node(&s, &format!("release.{task}")).clone();
+    assert_eq!(
+        node("approve")["outputs"]["verdict"],
+        "needs-review",
+        "{s:#}"
+    );
+    assert_eq!(node("review")["outputs"]["decision"], "reject", "{s:#}");
+    assert_eq!(node("record-review")["phase"], "Failed", "{s:#}");
+    assert_eq!(node("deploy")["phase"], "Omitted", "{s:#}");
+    assert!(!state_path.join("hp-manual/active.json").exists());
+    let plan_id = node("plan")["outputs"]["plan-id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let review = json(&lake_path.join(format!("releases/hp-manual/{plan_id}/review.json")));
+    assert_eq!(review["decision"], "rejected");
+    assert!(
+        review["reviewed_by"]
+            .as_str()
+            .unwrap()
+            .contains("manual-release"),
+        "{review}"
+    );
+    // The refusal is final: deploying that plan by hand is refused too.
+    let by_hand = step(
+        "medallion-deploy",
+        lake,
+        &[
+            "--endpoint",
+            "hp-manual",
+            "--plan-id",
+            &plan_id,
+            "--state-dir",
+            state,
+        ],
+        &[],
+    );
+    assert_eq!(by_hand.code, 3, "{}", by_hand.stderr);
+    assert!(
+        by_hand.error_line().contains("rejected it in review"),
+        "{}",
+        by_hand.error_line()
+    );
+}
+
+/// Stops the manual test endpoint's servers, if any were started.
+struct ManualEndpoint<'a> {
+    state: &'a str,
+}
+
+impl Drop for ManualEndpoint<'_> {
+    fn drop(&mut self) {
+        medallion(
+            &["endpoint", "stop", "hp-manual", "--state-dir", self.state],
+            &[],
+        );
+    }
+}

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::support::{Azurite, env_refs, medallion, repo};
 
 /// `medallion run` flags that make a run independent of the current folder.
-fn run_flags(runs: &Path) -> Vec<String> {
+pub(crate) fn run_flags(runs: &Path) -> Vec<String> {
     let r = repo();
     vec![
         "--library".into(),
@@ -24,18 +24,23 @@ fn run_flags(runs: &Path) -> Vec<String> {
             "medallion-model-specs={}",
             r.join("examples/models").display()
         ),
+        "--config-map".into(),
+        format!(
+            "medallion-policies={}",
+            r.join("examples/policies").display()
+        ),
         "--runs-dir".into(),
         runs.display().to_string(),
     ]
 }
 
-fn status(runs: &Path, name: &str) -> Value {
+pub(crate) fn status(runs: &Path, name: &str) -> Value {
     let text = std::fs::read_to_string(runs.join(name).join("status.json"))
         .unwrap_or_else(|e| panic!("status.json of {name}: {e}"));
     serde_json::from_str(&text).unwrap()
 }
 
-fn node<'a>(status: &'a Value, task: &str) -> &'a Value {
+pub(crate) fn node<'a>(status: &'a Value, task: &str) -> &'a Value {
     status["nodes"]
         .as_array()
         .unwrap()

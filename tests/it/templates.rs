@@ -40,10 +40,11 @@ fn the_step_library_is_consistent_with_the_images_and_argos_schema() {
                 "={}",
                 dir.join("sales-segmentation-pipeline.yaml").display()
             ),
+            &format!("={}", dir.join("release-pipeline.yaml").display()),
         ],
     );
     // Python's jsonschema agrees with `medallion lint`'s own validator on the shipped files.
-    assert_eq!(report.trim(), "4 documents valid");
+    assert_eq!(report.trim(), "5 documents valid");
 
     // What `kubectl apply -k` would apply.
     let built = Command::new("kubectl")
@@ -68,11 +69,13 @@ fn the_step_library_is_consistent_with_the_images_and_argos_schema() {
         .iter()
         .map(|d| d["kind"].as_str().unwrap())
         .collect();
-    // The step library twice (namespaced and cluster-wide) and the two pipelines.
+    // The step library twice (namespaced and cluster-wide), the two data pipelines and the
+    // release pipeline.
     assert_eq!(
         kinds,
         vec![
             "ClusterWorkflowTemplate",
+            "WorkflowTemplate",
             "WorkflowTemplate",
             "WorkflowTemplate",
             "WorkflowTemplate"
@@ -113,8 +116,8 @@ fn the_step_library_is_consistent_with_the_images_and_argos_schema() {
             }
             let Some(c) = t.get("container") else {
                 assert!(
-                    t.get("plugin").is_some(),
-                    "{name} is neither a container nor a plugin template"
+                    t.get("plugin").is_some() || t.get("suspend").is_some(),
+                    "{name} is neither a container, a plugin nor a suspend template"
                 );
                 continue;
             };
@@ -180,7 +183,7 @@ fn the_step_library_is_consistent_with_the_images_and_argos_schema() {
         }
     }
     assert_eq!(
-        containers, 8,
-        "import, refine, profile, train in both copies"
+        containers, 16,
+        "import, refine, profile, train, plan, approve-plan, record-review, deploy in both copies"
     );
 }

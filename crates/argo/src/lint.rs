@@ -588,13 +588,26 @@ fn check_template(
             strings(v, format!("{at}.{k}"), &mut found);
         }
     }
+    // A DAG's own outputs may read any of its tasks' outputs (they are set when the DAG ends).
+    let all_tasks: BTreeSet<usize> = (0..tasks.len()).collect();
+    let dag_outputs = format!("{at}.outputs");
     for (path, s) in found {
         for v in variables(s) {
-            if v.starts_with("tasks.") {
-                add(
-                    &path,
-                    format!("{{{{{v}}}}}: task outputs are only visible inside a DAG's tasks"),
-                );
+            if let Some(rest) = v.strip_prefix("tasks.") {
+                if !tasks.is_empty() && path.starts_with(&dag_outputs) {
+                    if let Err(m) =
+                        check_task_variable(rest, &tasks, &task_names, &all_tasks, local, library)
+                    {
+                        add(&path, format!("{{{{{v}}}}}: {m}"));
+                    }
+                } else {
+                    add(
+                        &path,
+                        format!(
+                            "{{{{{v}}}}}: task outputs are only visible inside a DAG's tasks and its outputs"
+                        ),
+                    );
+                }
             } else if let Err(m) =
                 check_plain_variable(v, &inputs, &input_artifacts, &outputs, &local.parameters)
             {
