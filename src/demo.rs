@@ -15,6 +15,10 @@ const STEPS: &[&str] = &[
     "medallion-refine",
     "medallion-profile",
     "medallion-train",
+    "medallion-plan",
+    "medallion-approve",
+    "medallion-deploy",
+    "medallion-serve",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +32,10 @@ pub struct Demo {
     /// Where workflow-templates/, event-sources/ and examples/ are.
     pub repo: PathBuf,
     pub bin_dir: PathBuf,
+    /// The local deploy target's state (slots, pointers, server logs).
+    pub state_dir: PathBuf,
+    /// Release the models that pass their gates to local medallion-serve endpoints.
+    pub release: bool,
 }
 
 /// Copies `from` to `to` unless `to` already holds the same bytes (a re-run is the same upload).
@@ -101,7 +109,14 @@ pub fn run(demo: Demo) -> anyhow::Result<()> {
         .collect();
     let options = RunOptions {
         file: PathBuf::new(),
-        parameters: vec![("lake".into(), demo.lake.clone())],
+        parameters: if demo.release {
+            vec![
+                ("lake".into(), demo.lake.clone()),
+                ("deploy-target".into(), "local".into()),
+            ]
+        } else {
+            vec![("lake".into(), demo.lake.clone())]
+        },
         library: vec![r.join("workflow-templates")],
         bin_dir: demo.bin_dir.clone(),
         config_maps: [
@@ -126,8 +141,23 @@ pub fn run(demo: Demo) -> anyhow::Result<()> {
         supplied: Default::default(),
         plugin_lake: None,
         time_scale: 1.0,
+        step_env: vec![(
+            "MEDALLION_STATE_DIR".into(),
+            demo.state_dir.display().to_string(),
+        )],
     };
     events::run_triggered(&workflows, options)?;
+    if demo.release {
+        for endpoint in ["house-price", "customer-segments"] {
+            let ep = medallion_steps::local_endpoint::EndpointDir::new(&demo.state_dir, endpoint);
+            if let Some(a) = ep.active()? {
+                println!(
+                    "\nendpoint {endpoint}: {} v{} serves at {} (KServe V2: GET {}/v2/models/{}; `medallion endpoint status {endpoint}`; stop with `medallion endpoint stop {endpoint}`)",
+                    a.model, a.version, a.url, a.url, a.model
+                );
+            }
+        }
+    }
     println!(
         "\nThe lake is {}: `medallion lake list --lake {}` lists bronze and silver, `medallion model list --lake {}` the models; \
          each run's profile report and status are under {}; each model's card is models/<model>/v<N>/card.html in the lake.",

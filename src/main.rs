@@ -57,6 +57,16 @@ enum Command {
         /// Folder of the step binaries (default: this binary's folder)
         #[arg(long)]
         bin_dir: Option<PathBuf>,
+        /// Where the released models' local servers keep their slots, pointers and logs
+        #[arg(
+            long,
+            env = "MEDALLION_STATE_DIR",
+            default_value = ".medallion/endpoints"
+        )]
+        state_dir: PathBuf,
+        /// Stop after train: no release, no model server left running
+        #[arg(long)]
+        no_release: bool,
     },
     /// Import a file into a new bronze version (as the medallion-import step does), with progress
     Import {
@@ -236,6 +246,13 @@ struct RunFlags {
     /// Multiplies retry backoffs and suspend durations (0 = no waiting; for tests)
     #[arg(long, default_value_t = 1.0, hide = true)]
     time_scale: f64,
+    /// Where local releases keep their servers' slots and pointers (medallion-deploy's local target)
+    #[arg(
+        long,
+        env = "MEDALLION_STATE_DIR",
+        default_value = ".medallion/endpoints"
+    )]
+    state_dir: PathBuf,
 }
 
 impl RunFlags {
@@ -263,6 +280,10 @@ impl RunFlags {
             supplied: pairs("--supply", &self.supply)?.into_iter().collect(),
             plugin_lake: self.plugin_lake,
             time_scale: self.time_scale,
+            step_env: vec![(
+                "MEDALLION_STATE_DIR".into(),
+                self.state_dir.display().to_string(),
+            )],
         })
     }
 }
@@ -516,6 +537,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runs_dir,
             repo,
             bin_dir,
+            state_dir,
+            no_release,
         } => {
             demo::run(demo::Demo {
                 lake: lake.clone(),
@@ -523,6 +546,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 runs_dir,
                 repo,
                 bin_dir: bin_dir.map_or_else(own_dir, Ok)?,
+                state_dir,
+                release: !no_release,
             })?;
             println!();
             runtime.block_on(lake_view::list(&lake, None, None))?;

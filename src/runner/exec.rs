@@ -130,6 +130,9 @@ pub fn run_container(
         .map_err(|m| fail(format!("args: {m}")))?;
     let mut command = Command::new(&binary);
     command.args(&args).stdin(Stdio::null());
+    for (name, value) in &engine.options.step_env {
+        command.env(name, value);
+    }
     for e in items(raw.template, "/container/env") {
         let name = e.get("name").and_then(Value::as_str).unwrap_or("");
         match e.get("value") {

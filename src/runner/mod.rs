@@ -86,6 +86,9 @@ pub struct RunOptions {
     pub plugin_lake: Option<String>,
     /// Scale applied to retry backoff and suspend durations (1.0 as written; tests use 0).
     pub time_scale: f64,
+    /// Environment every step process gets (before the template's own `env`), e.g. the local
+    /// deploy target's state folder.
+    pub step_env: Vec<(String, String)>,
 }
 
 /// A finished node, for the summary and status.json.

@@ -377,9 +377,31 @@ fn demo_runs_the_main_job_on_bundled_data() {
     let lake = dir.path().join("lake");
     let landing = dir.path().join("landing");
     let runs = dir.path().join("runs");
+    let endpoints = dir.path().join("endpoints");
     let checkout = repo();
+    // The demo leaves the released models serving; stop them when the test ends.
+    struct StopEndpoints<'a>(&'a std::path::Path);
+    impl Drop for StopEndpoints<'_> {
+        fn drop(&mut self) {
+            for ep in ["house-price", "customer-segments"] {
+                medallion(
+                    &[
+                        "endpoint",
+                        "stop",
+                        ep,
+                        "--state-dir",
+                        self.0.to_str().unwrap(),
+                    ],
+                    &[],
+                );
+            }
+        }
+    }
+    let _stop = StopEndpoints(&endpoints);
     let args = [
         "demo",
+        "--state-dir",
+        endpoints.to_str().unwrap(),
         "--lake",
         lake.to_str().unwrap(),
         "--landing",
@@ -413,6 +435,37 @@ fn demo_runs_the_main_job_on_bundled_data() {
         );
     }
     assert!(lake.join("models/house-price/v1/card.html").is_file());
+    // Both models passed their gates and policies and serve on local endpoints.
+    for (endpoint, model) in [
+        ("house-price", "house-price"),
+        ("customer-segments", "customer-segments"),
+    ] {
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "endpoint {endpoint}: {model} v1 serves at http://127.0.0.1:"
+                ))
+            })
+            .unwrap_or_else(|| panic!("no endpoint {endpoint} in\n{}", run.stdout));
+        let url = line
+            .split(" serves at ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap();
+        let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+        let (status, body) =
+            crate::support::http_request(port, "GET", &format!("/v2/models/{model}"), &[], b"");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("\"versions\":[\"1\"]"), "{body}");
+        assert!(
+            lake.join(format!("releases/{endpoint}/current.json"))
+                .is_file()
+        );
+    }
     // The lake listing closes the run.
     assert!(run.stdout.contains("houses"), "{}", run.stdout);
     // A second run is the same uploads again: the Workflows exist, nothing runs.
