@@ -219,6 +219,8 @@ struct Engine {
     workflow_params: BTreeMap<String, String>,
     workflow_name: String,
     workflow_uid: String,
+    /// When the run was created (UTC), for `{{workflow.creationTimestamp...}}`.
+    created: chrono::DateTime<chrono::Utc>,
     spec_volumes: Vec<Value>,
     run_dir: PathBuf,
     records: Mutex<Vec<NodeRecord>>,
@@ -236,6 +238,8 @@ pub struct RunSummary {
     pub nodes: Vec<NodeRecord>,
     pub phase: Phase,
     pub not_applied: BTreeSet<String>,
+    /// The entrypoint's output parameters (the Workflow's outputs in the Argo UI).
+    pub outputs: BTreeMap<String, String>,
 }
 
 fn load_docs(paths: &[PathBuf]) -> Result<Vec<Document>, RunError> {
@@ -250,12 +254,12 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RunError> {
         .find(|d| {
             matches!(
                 d.kind(),
-                "WorkflowTemplate" | "ClusterWorkflowTemplate" | "Workflow"
+                "WorkflowTemplate" | "ClusterWorkflowTemplate" | "Workflow" | "CronWorkflow"
             )
         })
         .ok_or_else(|| {
             template_error(format!(
-                "{}: holds no WorkflowTemplate or Workflow to run",
+                "{}: holds no WorkflowTemplate, Workflow or CronWorkflow to run",
                 options.file.display()
             ))
         })?
@@ -274,7 +278,15 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RunError> {
         );
     }
     // A Workflow may reference a template: its spec is the template's, its arguments override.
-    let mut spec = doc.value.get("spec").cloned().unwrap_or(Value::Null);
+    // A CronWorkflow runs its workflowSpec once, now (the schedule is the cluster's business).
+    let mut spec = if doc.kind() == "CronWorkflow" {
+        doc.value
+            .pointer("/spec/workflowSpec")
+            .cloned()
+            .unwrap_or(Value::Null)
+    } else {
+        doc.value.get("spec").cloned().unwrap_or(Value::Null)
+    };
     let mut given: Vec<(String, String)> = Vec::new();
     if doc.kind() == "Workflow" {
         for p in items(&spec, "/arguments/parameters") {
@@ -316,6 +328,9 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RunError> {
     }
     given.extend(options.parameters.iter().cloned());
     let mut not_applied = BTreeSet::new();
+    if doc.kind() == "CronWorkflow" {
+        not_applied.insert("CronWorkflow schedule (ran once, now)".to_string());
+    }
     if let Some(map) = spec.as_object() {
         for k in map.keys() {
             if POD_ONLY_FIELDS.contains(&k.as_str()) {
@@ -396,6 +411,7 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RunError> {
         workflow_params,
         workflow_name: workflow_name.clone(),
         workflow_uid: uid,
+        created: chrono::Utc::now(),
         run_dir: run_dir.clone(),
         records: Mutex::new(Vec::new()),
         not_applied: Mutex::new(not_applied),
@@ -429,6 +445,7 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RunError> {
         nodes,
         phase: outcome.phase,
         not_applied,
+        outputs: outcome.outputs.clone(),
     };
     write_status(&summary, &engine.workflow_params, &outcome)?;
     if outcome.rejected {
@@ -596,6 +613,16 @@ impl Engine {
             "workflow.uid" => Some(self.workflow_uid.clone()),
             "workflow.namespace" => Some("local".into()),
             "workflow.serviceAccountName" => Some("local".into()),
+            "workflow.creationTimestamp" => Some(
+                self.created
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ),
+            _ if name.starts_with("workflow.creationTimestamp.") => {
+                // Argo formats the creation time with one strftime letter (Y, m, d, H, M, S, ...).
+                let letter = name.trim_start_matches("workflow.creationTimestamp.");
+                (letter.len() == 1 && letter.chars().all(|c| c.is_ascii_alphabetic()))
+                    .then(|| self.created.format(&format!("%{letter}")).to_string())
+            }
             _ => name
                 .strip_prefix("workflow.parameters.")
                 .and_then(|p| self.workflow_params.get(p).cloned()),
@@ -1015,8 +1042,18 @@ impl Engine {
         for p in items(template, "/outputs/parameters") {
             let name = p.get("name").and_then(Value::as_str).unwrap_or("");
             if let Some(expr) = p.pointer("/valueFrom/parameter").and_then(Value::as_str) {
-                let v = substitute(expr, &|n| task_variable(n, &done), true)
-                    .map_err(|m| template_error(format!("template {tname}: output {name}: {m}")))?;
+                // A skipped task has no outputs: the output's default stands in, as in Argo.
+                let v = match substitute(expr, &|n| task_variable(n, &done), true) {
+                    Ok(v) => v,
+                    Err(m) => match p.pointer("/valueFrom/default") {
+                        Some(d) => value_text(d),
+                        None => {
+                            return Err(template_error(format!(
+                                "template {tname}: output {name}: {m}"
+                            )));
+                        }
+                    },
+                };
                 outputs.insert(name.to_string(), v);
             }
         }
@@ -1228,7 +1265,7 @@ fn write_status(
         })
         .collect();
     let status = json!({"name": summary.name, "phase": summary.phase.as_str(), "message": outcome.message,
-                        "parameters": params, "nodes": nodes,
+                        "parameters": params, "outputs": summary.outputs, "nodes": nodes,
                         "not_applied_locally": summary.not_applied});
     let path = summary.run_dir.join("status.json");
     std::fs::write(&path, format!("{status:#}\n"))

@@ -131,6 +131,10 @@ impl View {
                 println!("{}: {name} → {}", n.path, path.display());
             }
         }
+        if !s.outputs.is_empty() {
+            let outs: Vec<String> = s.outputs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            println!("workflow outputs: {}", outs.join(" "));
+        }
         if !s.not_applied.is_empty() {
             println!(
                 "pod settings not applied on this machine (they apply on a cluster): {}",

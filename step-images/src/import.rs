@@ -108,6 +108,16 @@ pub async fn run(
     progress: Option<Arc<ImportProgress>>,
 ) -> Result<ImportOutcome, Error> {
     let registry = Registry::new(StoreLocation::open("lake", &args.lake)?);
+    if ingest::parts::is_parts_folder(&args.source) {
+        // A folder of Parquet parts (e.g. a day of request capture) is copied as it is.
+        return ingest::parts::import_parts(
+            &registry,
+            &DatasetName::new(&args.dataset)?,
+            &args.source,
+            WorkflowRef::from_env(),
+        )
+        .await;
+    }
     let request = ImportRequest {
         dataset: DatasetName::new(&args.dataset)?,
         source: args.source.clone(),

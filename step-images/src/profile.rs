@@ -27,8 +27,12 @@ pub struct ProfileArgs {
     #[arg(long, env = "MEDALLION_CONTRACT")]
     pub contract: Option<PathBuf>,
     /// Drift reference as layer/dataset/version (default: the previous version of the dataset)
-    #[arg(long, env = "MEDALLION_AGAINST")]
+    #[arg(long, env = "MEDALLION_AGAINST", conflicts_with = "against_model")]
     pub against: Option<String>,
+    /// Drift reference: the data the model named by an alias learnt from, as model[@alias]
+    /// (default alias production), e.g. house-price for captured requests; empty = unset
+    #[arg(long, env = "MEDALLION_AGAINST_MODEL")]
+    pub against_model: Option<String>,
     /// A column drifts when its population stability index exceeds this
     #[arg(long, env = "MEDALLION_DRIFT_THRESHOLD", default_value_t = 0.2)]
     pub drift_threshold: f64,
@@ -51,11 +55,62 @@ fn parse_against(s: &str) -> Result<(Layer, DatasetName, u64), medallion_quality
     Ok((layer.parse()?, DatasetName::new(dataset)?, version))
 }
 
+/// The data version a model version learnt from (its manifest's first parent), for
+/// `model[@alias]` (alias default `production`).
+async fn training_data_of(
+    registry: &Registry,
+    spec: &str,
+) -> Result<(Layer, DatasetName, u64), medallion_quality::Error> {
+    let (model, alias) = spec.split_once('@').unwrap_or((spec, "production"));
+    let fail = |message: String| medallion_quality::Error::Mismatch {
+        version: format!("--against-model {spec}"),
+        message,
+    };
+    let model = DatasetName::new(model)?;
+    let alias = DatasetName::new(alias)?;
+    let lake = registry.lake();
+    let named = medallion_release::models::alias(lake, &model, &alias)
+        .await
+        .map_err(|e| fail(e.to_string()))?
+        .ok_or_else(|| {
+            fail(format!(
+                "model {model} has no alias {alias}; nothing to compare with (release a version first)"
+            ))
+        })?;
+    let manifest =
+        medallion_release::models::manifest_json(lake, Layer::Models, &model, named.version)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+    let parent = manifest.pointer("/parents/0").ok_or_else(|| {
+        fail(format!(
+            "model {model} v{} records no training data",
+            named.version
+        ))
+    })?;
+    let text = |k: &str| parent.get(k).and_then(|v| v.as_str()).unwrap_or("");
+    let version = parent
+        .get("version")
+        .and_then(|v| v.as_u64())
+        .ok_or_else(|| fail("the training data's version is missing".into()))?;
+    Ok((
+        text("layer").parse()?,
+        DatasetName::new(text("dataset"))?,
+        version,
+    ))
+}
+
 /// Runs the profile these arguments describe.
 pub async fn run(args: &ProfileArgs) -> Result<ProfileOutcome, medallion_quality::Error> {
     let contract = args.contract.as_deref().map(Contract::load).transpose()?;
-    let against = args.against.as_deref().map(parse_against).transpose()?;
     let registry = Registry::new(StoreLocation::open("lake", &args.lake)?);
+    let against = match (
+        args.against.as_deref().filter(|s| !s.is_empty()),
+        args.against_model.as_deref().filter(|s| !s.is_empty()),
+    ) {
+        (Some(a), _) => Some(parse_against(a)?),
+        (None, Some(m)) => Some(training_data_of(&registry, m).await?),
+        (None, None) => None,
+    };
     let request = ProfileRequest {
         layer: args.layer,
         dataset: DatasetName::new(&args.dataset)?,
@@ -81,6 +136,19 @@ pub fn outputs(outcome: &ProfileOutcome) -> StepOutputs {
         .set("rows", p.rows)
         .set("drift", p.drift.as_ref().is_some_and(|d| d.drift))
         .set("drift-columns", serde_json::json!(drifted))
+        .set(
+            "drift-scores",
+            serde_json::json!(
+                p.drift
+                    .as_ref()
+                    .map(|d| d
+                        .columns
+                        .iter()
+                        .map(|c| (c.column.clone(), c.psi))
+                        .collect::<std::collections::BTreeMap<_, _>>())
+                    .unwrap_or_default()
+            ),
+        )
         .set("violations", broken)
         .set("uri", outcome.uri.clone())
         .set("profile.json", outcome.json.clone())

@@ -10,6 +10,7 @@ mod azure;
 mod bad_inputs;
 mod concurrency;
 mod deploy;
+mod drift;
 mod events;
 mod images;
 mod import_local;

@@ -41,10 +41,11 @@ fn the_step_library_is_consistent_with_the_images_and_argos_schema() {
                 dir.join("sales-segmentation-pipeline.yaml").display()
             ),
             &format!("={}", dir.join("release-pipeline.yaml").display()),
+            &format!("={}", dir.join("drift-watch.yaml").display()),
         ],
     );
     // Python's jsonschema agrees with `medallion lint`'s own validator on the shipped files.
-    assert_eq!(report.trim(), "5 documents valid");
+    assert_eq!(report.trim(), "6 documents valid");
 
     // What `kubectl apply -k` would apply.
     let built = Command::new("kubectl")
@@ -69,12 +70,13 @@ fn the_step_library_is_consistent_with_the_images_and_argos_schema() {
         .iter()
         .map(|d| d["kind"].as_str().unwrap())
         .collect();
-    // The step library twice (namespaced and cluster-wide), the two data pipelines and the
-    // release pipeline.
+    // The step library twice (namespaced and cluster-wide), the two data pipelines, the
+    // release pipeline and drift-watch.
     assert_eq!(
         kinds,
         vec![
             "ClusterWorkflowTemplate",
+            "CronWorkflow",
             "WorkflowTemplate",
             "WorkflowTemplate",
             "WorkflowTemplate",
@@ -96,7 +98,8 @@ fn the_step_library_is_consistent_with_the_images_and_argos_schema() {
     let version = env!("CARGO_PKG_VERSION");
     let mut containers = 0;
     for doc in docs.as_array().unwrap() {
-        for t in doc["spec"]["templates"].as_array().unwrap() {
+        let spec = doc["spec"].get("workflowSpec").unwrap_or(&doc["spec"]);
+        for t in spec["templates"].as_array().unwrap() {
             let name = t["name"].as_str().unwrap();
             // Every {{inputs.parameters.x}} is declared.
             let declared: Vec<&str> = t["inputs"]["parameters"]

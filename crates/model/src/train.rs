@@ -250,13 +250,18 @@ async fn gates(
         .unwrap_or_else(|| "production".into());
     let alias = DatasetName::new(&alias_name)?;
     let lake = registry.lake();
+    // When the candidate is the production version itself (a retrain that found the version
+    // trained before), it is compared with itself: not worse, and not better.
     let baseline = match models::alias(lake, model, &alias).await? {
-        Some(a) if a.version != version => Baseline::Found {
+        Some(a) => Baseline::Found {
             alias: alias_name.clone(),
             version: a.version,
-            metrics: models::metrics(lake, model, a.version).await?,
+            metrics: if a.version == version {
+                metrics.clone()
+            } else {
+                models::metrics(lake, model, a.version).await?
+            },
         },
-        Some(_) => Baseline::None,
         None => Baseline::Missing {
             alias: alias_name.clone(),
         },

@@ -11,6 +11,7 @@ pub mod csv;
 pub mod jsonl;
 pub mod lineage;
 pub mod parquet_source;
+pub mod parts;
 pub mod pinned;
 pub mod text;
 pub mod writer;
