@@ -67,6 +67,10 @@ pub struct DeployArgs {
     pub plan_id: String,
     #[command(flatten)]
     pub local: LocalArgs,
+    /// Manifests target: the folder (a GitOps checkout) the objects are written under, one
+    /// folder per endpoint
+    #[arg(long, env = "MEDALLION_MANIFESTS_DIR")]
+    pub manifests_dir: Option<PathBuf>,
     /// Where to write the outputs
     #[arg(long, env = "MEDALLION_OUTPUTS_DIR", default_value = "/tmp/outputs")]
     pub outputs_dir: PathBuf,
@@ -139,17 +143,11 @@ pub async fn deploy(args: &DeployArgs) -> Result<Deployed, DeployError> {
             previous_version: release.production_version,
         });
     }
-    match release.target {
-        DeployTarget::Local => {}
-        other => {
-            return Err(DeployError::Refused {
-                what: format!("plan {}", plan.id),
-                message: format!(
-                    "targets {}, which this build cannot apply yet (local only)",
-                    other.as_str()
-                ),
-            });
-        }
+    if release.target == DeployTarget::Kubernetes {
+        return Err(DeployError::Refused {
+            what: format!("plan {}", plan.id),
+            message: "targets kubernetes, which this build cannot apply yet; plan with --deploy-target manifests and let Argo CD or Flux apply them, or local".into(),
+        });
     }
     let mut result = DeployResult {
         format: 1,
@@ -168,6 +166,9 @@ pub async fn deploy(args: &DeployArgs) -> Result<Deployed, DeployError> {
         started_at,
         finished_at: String::new(),
     };
+    if release.target == DeployTarget::Manifests {
+        return write_manifests(args, &lake, &endpoint, &plan, &release, result).await;
+    }
     let ep = EndpointDir::new(&args.local.state_dir, endpoint.as_str());
     let client = local_endpoint::client()?;
     let running = ep.running(&client).await?;
@@ -256,6 +257,140 @@ pub async fn deploy(args: &DeployArgs) -> Result<Deployed, DeployError> {
             })
         }
     }
+}
+
+/// The `manifests` target: the plan's objects written as YAML under
+/// `<manifests-dir>/<endpoint>/` (one file per object, each replaced atomically) for Argo CD or
+/// Flux to apply. The old slot's Deployment file stays, so reverting the Service file (or
+/// `medallion rollback`) returns traffic to it.
+async fn write_manifests(
+    args: &DeployArgs,
+    lake: &StoreLocation,
+    endpoint: &DatasetName,
+    plan: &Plan,
+    release: &ModelRelease,
+    mut result: DeployResult,
+) -> Result<Deployed, DeployError> {
+    let Some(root) = &args.manifests_dir else {
+        return Err(DeployError::Refused {
+            what: format!("plan {}", plan.id),
+            message: "targets manifests: pass --manifests-dir (the GitOps checkout to write into)"
+                .into(),
+        });
+    };
+    let state = deployments::current(lake, endpoint).await?;
+    if plan.changes.iter().all(|c| c.action == Action::NoOp) {
+        result.status = "already-serving".into();
+        result.detail = format!("v{} already serves from {}", release.version, release.slot);
+        result.url = state.as_ref().and_then(|s| s.url.clone());
+        result.finished_at = now();
+        let result = deployments::record_result(lake, &result).await?;
+        return Ok(Deployed {
+            result,
+            created: true,
+            previous_version: release.production_version,
+        });
+    }
+    let serving = state.as_ref().map(|s| (s.serving.slot, s.serving.version));
+    let planned = release.running.active.as_ref().map(|a| (a.slot, a.version));
+    if serving != planned {
+        return Err(DeployError::Refused {
+            what: format!("endpoint {endpoint}"),
+            message: format!(
+                "changed since plan {} was made (it recorded {planned:?}, the lake now says {serving:?}); plan again",
+                plan.id
+            ),
+        });
+    }
+    let dir = root.join(endpoint.as_str());
+    std::fs::create_dir_all(&dir).map_err(|e| LocalError::Io {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let mut written = Vec::new();
+    for object in &release.objects {
+        let kind = object
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or("object");
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(|k| k.as_str())
+            .unwrap_or("unnamed");
+        let file = dir.join(format!("{}-{name}.yaml", kind.to_ascii_lowercase()));
+        let text = serde_yaml_ng::to_string(object).map_err(|e| DeployError::Refused {
+            what: format!("plan {}", plan.id),
+            message: format!("an object cannot be written as YAML: {e}"),
+        })?;
+        let tmp = file.with_extension("yaml.tmp");
+        let io = |e: std::io::Error| LocalError::Io {
+            path: file.display().to_string(),
+            message: e.to_string(),
+        };
+        std::fs::write(
+            &tmp,
+            format!("# written by medallion-deploy, plan {}\n{text}", plan.id),
+        )
+        .map_err(io)?;
+        std::fs::rename(&tmp, &file).map_err(io)?;
+        written.push(file.display().to_string());
+    }
+    let model = DatasetName::new(&release.model)?;
+    let by = format!("medallion-deploy plan {}", plan.id);
+    models::move_alias(
+        lake,
+        &model,
+        &DatasetName::new("production")?,
+        AliasMove {
+            version: release.version,
+            expect: Some(release.production_version),
+            by: &by,
+            reason: Some(&format!("released to endpoint {endpoint} (manifests)")),
+        },
+    )
+    .await?;
+    let url = format!(
+        "http://{endpoint}.{}.svc.cluster.local",
+        release.namespace.as_deref().unwrap_or("default")
+    );
+    deployments::record(
+        lake,
+        endpoint,
+        state.as_ref().map_or(0, |s| s.seq),
+        ReleaseState {
+            format: 0,
+            endpoint: endpoint.to_string(),
+            seq: 0,
+            kind: StateKind::Release,
+            target: release.target,
+            serving: Served {
+                plan_id: plan.id.clone(),
+                model: release.model.clone(),
+                version: release.version,
+                slot: release.slot,
+            },
+            previous: state.as_ref().map(|s| s.serving.clone()),
+            url: Some(url.clone()),
+            at: now(),
+            by: by.clone(),
+        },
+    )
+    .await?;
+    result.status = "written".into();
+    result.detail = format!(
+        "{} objects written under {} for GitOps: {}",
+        written.len(),
+        dir.display(),
+        written.join(", ")
+    );
+    result.url = Some(url);
+    result.finished_at = now();
+    let result = deployments::record_result(lake, &result).await?;
+    Ok(Deployed {
+        result,
+        created: true,
+        previous_version: release.production_version,
+    })
 }
 
 type Failure = (String, ErrorClass, Option<Smoke>);

@@ -56,6 +56,9 @@ pub struct PlanArgs {
     /// Model release to kubernetes/manifests: the medallion-serve image
     #[arg(long, env = "MEDALLION_SERVE_IMAGE")]
     pub image: Option<String>,
+    /// Model release to kubernetes/manifests: autoscale up to this many replicas (an HPA)
+    #[arg(long, env = "MEDALLION_MAX_REPLICAS")]
+    pub max_replicas: Option<u32>,
     /// Model release to the local target: the folder of local endpoints (what runs is asked there)
     #[arg(
         long,
@@ -181,6 +184,8 @@ async fn plan_model_release(
         namespace: args.namespace.clone(),
         replicas: args.replicas,
         image: args.image.clone(),
+        max_replicas: args.max_replicas,
+        lake: args.lake.clone(),
     };
     let new = model_release::plan(lake, &req).await?;
     let (plan, created) = plan::store(lake, new).await?;

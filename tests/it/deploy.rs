@@ -630,3 +630,233 @@ impl Drop for ManualEndpoint<'_> {
         );
     }
 }
+
+#[test]
+fn manifests_releases_write_kubernetes_objects_valid_against_the_kubernetes_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake_path = dir.path().join("lake");
+    let lake = lake_path.to_str().unwrap();
+    let gitops = dir.path().join("gitops");
+    let version = silver(
+        lake,
+        "houses",
+        &repo().join("examples/data/houses.csv"),
+        "houses.yaml",
+    );
+    let spec = repo().join("examples/models/house-price.yaml");
+    let spec2 = dir.path().join("house-price-2.yaml");
+    std::fs::write(
+        &spec2,
+        std::fs::read_to_string(&spec)
+            .unwrap()
+            .replace("learning_rate: 0.1", "learning_rate: 0.08"),
+    )
+    .unwrap();
+    for s in [&spec, &spec2] {
+        let t = step(
+            "medallion-train",
+            lake,
+            &[
+                "--dataset",
+                "houses",
+                "--version",
+                &version,
+                "--spec",
+                s.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(t.code == 0 || t.code == 3, "{}", t.stderr);
+    }
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "no_production: approve\ndestructive: reject\nmax_replicas: 10\nallowed_namespaces: [models]\n",
+    )
+    .unwrap();
+    let policy = policy.to_str().unwrap();
+    let plan_k8s = |version: &str, namespace: &str, target: &str| {
+        step(
+            "medallion-plan",
+            lake,
+            &[
+                "--target",
+                "house-price",
+                "--model",
+                "house-price",
+                "--model-version",
+                version,
+                "--deploy-target",
+                target,
+                "--namespace",
+                namespace,
+                "--replicas",
+                "2",
+                "--max-replicas",
+                "4",
+                "--image",
+                "registry.example/medallion-serve:0.1.0",
+            ],
+            &[],
+        )
+    };
+    let write = |id: &str| {
+        step(
+            "medallion-deploy",
+            lake,
+            &[
+                "--endpoint",
+                "house-price",
+                "--plan-id",
+                id,
+                "--manifests-dir",
+                gitops.to_str().unwrap(),
+            ],
+            &[],
+        )
+    };
+
+    let p1 = plan_k8s("1", "models", "manifests");
+    assert_eq!(p1.code, 0, "{}", p1.stderr);
+    let id1 = p1.output("plan-id").to_string();
+    let stored = json(&lake_path.join(format!("releases/house-price/{id1}/plan.json")));
+    let kinds: Vec<&str> = stored["release"]["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["Deployment", "HorizontalPodAutoscaler", "Service"]);
+    let addresses: Vec<&str> = stored["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    assert!(
+        addresses.contains(&"Deployment/models/house-price-blue"),
+        "{addresses:?}"
+    );
+    assert!(
+        addresses.contains(&"HorizontalPodAutoscaler/models/house-price-blue"),
+        "{addresses:?}"
+    );
+    assert_eq!(
+        approve(lake, &id1, &["--policy", policy]).output("verdict"),
+        "approved"
+    );
+    let d1 = write(&id1);
+    assert_eq!(d1.code, 0, "{}", d1.stderr);
+    assert_eq!(d1.output("status"), "written");
+    assert_eq!(
+        d1.output("url"),
+        "http://house-price.models.svc.cluster.local"
+    );
+    let ep_dir = gitops.join("house-price");
+    let files = |d: &Path| {
+        let mut f: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        f.sort();
+        f
+    };
+    assert_eq!(
+        files(&ep_dir),
+        [
+            "deployment-house-price-blue.yaml",
+            "horizontalpodautoscaler-house-price-blue.yaml",
+            "service-house-price.yaml"
+        ]
+    );
+    let service = std::fs::read_to_string(ep_dir.join("service-house-price.yaml")).unwrap();
+    assert!(service.contains("medallion.dev/slot: blue"), "{service}");
+    let deployment =
+        std::fs::read_to_string(ep_dir.join("deployment-house-price-blue.yaml")).unwrap();
+    for needle in [
+        "image: registry.example/medallion-serve:0.1.0",
+        "readOnlyRootFilesystem: true",
+        "path: /v2/health/ready",
+        "replicas: 2",
+        "- house-price",
+        "runAsUser: 65532",
+    ] {
+        assert!(
+            deployment.contains(needle),
+            "{needle} missing:\n{deployment}"
+        );
+    }
+    assert_eq!(production(lake), 1);
+
+    // v2 goes into green; the Service switches; blue's Deployment stays for rollback.
+    let p2 = plan_k8s("2", "models", "manifests");
+    let id2 = p2.output("plan-id").to_string();
+    assert_eq!(
+        approve(lake, &id2, &["--policy", policy]).output("verdict"),
+        "approved"
+    );
+    let d2 = write(&id2);
+    assert_eq!(d2.code, 0, "{}", d2.stderr);
+    assert_eq!(files(&ep_dir).len(), 5, "{:?}", files(&ep_dir));
+    let service = std::fs::read_to_string(ep_dir.join("service-house-price.yaml")).unwrap();
+    assert!(service.contains("medallion.dev/slot: green"), "{service}");
+    assert_eq!(production(lake), 2);
+
+    // Every object is valid Kubernetes 1.33, strictly (unknown fields are errors).
+    let mut args = vec!["1.33.0".to_string()];
+    args.extend(
+        files(&ep_dir)
+            .iter()
+            .map(|f| ep_dir.join(f).display().to_string()),
+    );
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(
+        crate::support::py("k8s_validate.py", &argv).trim(),
+        "5 objects valid"
+    );
+
+    // The policy's namespaces: a release into another namespace is rejected.
+    let other = plan_k8s("1", "sandbox", "manifests");
+    assert_eq!(other.code, 0, "{}", other.stderr);
+    let rejected = approve(lake, other.output("plan-id"), &["--policy", policy]);
+    assert_eq!(rejected.code, 3, "{}", rejected.stderr);
+    assert!(
+        rejected.output("reasons").contains("sandbox"),
+        "{}",
+        rejected.output("reasons")
+    );
+    // The kubernetes target is planned but not applied by this build.
+    let k = plan_k8s("1", "models", "kubernetes");
+    let kid = k.output("plan-id").to_string();
+    assert_eq!(approve(lake, &kid, &["--policy", policy]).code, 0);
+    let refused = write(&kid);
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(
+        refused.error_line().contains("manifests"),
+        "{}",
+        refused.error_line()
+    );
+    // Without a namespace a cluster release cannot be planned.
+    let no_ns = step(
+        "medallion-plan",
+        lake,
+        &[
+            "--target",
+            "house-price",
+            "--model",
+            "house-price",
+            "--model-version",
+            "1",
+            "--deploy-target",
+            "manifests",
+        ],
+        &[],
+    );
+    assert_eq!(no_ns.code, 2, "{}", no_ns.stderr);
+    assert!(
+        no_ns.error_line().contains("--namespace"),
+        "{}",
+        no_ns.error_line()
+    );
+}

@@ -319,7 +319,7 @@ fn what_is_not_a_terraform_plan_is_refused_with_exit_2() {
         ),
         (
             vec!["--target".into(), "platform".into()],
-            "--terraform-plan: missing",
+            "--terraform-plan / --model: missing",
         ),
     ];
     for (args, expected) in cases {

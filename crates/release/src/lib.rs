@@ -12,6 +12,7 @@
 pub mod approval;
 pub mod deployments;
 pub mod error;
+pub mod k8s_objects;
 pub mod model_release;
 pub mod models;
 pub mod plan;

@@ -151,6 +151,11 @@ pub struct ModelRelease {
     pub replicas: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_replicas: Option<u32>,
+    /// Kubernetes targets: the exact objects to apply (k8s-openapi types as JSON), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<serde_json::Value>,
 }
 
 /// What the caller asks to release.
@@ -164,6 +169,9 @@ pub struct ReleaseRequest {
     pub namespace: Option<String>,
     pub replicas: Option<u32>,
     pub image: Option<String>,
+    pub max_replicas: Option<u32>,
+    /// The lake URL the served model is read from (Kubernetes objects carry it).
+    pub lake: String,
 }
 
 /// The lineage recorded in a model version's manifest.
@@ -255,6 +263,24 @@ fn changes(req: &ReleaseRequest, slot: Slot, production: Option<u64>) -> Vec<Cha
         replicas: req.replicas,
         attributes: server_attrs,
     }];
+    if let (Some(max), DeployTarget::Kubernetes | DeployTarget::Manifests) =
+        (req.max_replicas, req.target)
+    {
+        out.push(Change {
+            address: format!("HorizontalPodAutoscaler/{scope}/{endpoint}-{slot}"),
+            action: if in_slot.is_some() {
+                Action::Update
+            } else {
+                Action::Create
+            },
+            namespace: req.namespace.clone(),
+            replicas: Some(max),
+            attributes: BTreeMap::from([(
+                "replicas".to_string(),
+                format!("{}..{max} at 70% CPU", req.replicas.unwrap_or(1)),
+            )]),
+        });
+    }
     let mut pointer_attrs = BTreeMap::from([("selects".to_string(), slot.to_string())]);
     if let Some(a) = active {
         pointer_attrs.insert(
@@ -330,6 +356,23 @@ pub async fn plan(lake: &StoreLocation, req: &ReleaseRequest) -> Result<Plan> {
         None => Slot::Blue,
     };
     let changes = changes(req, slot, production_version);
+    let objects = match (req.target, &req.namespace) {
+        (DeployTarget::Kubernetes | DeployTarget::Manifests, Some(ns)) => {
+            let default_image = crate::k8s_objects::default_image();
+            crate::k8s_objects::objects(&crate::k8s_objects::ServeSpec {
+                endpoint: req.endpoint.as_str(),
+                namespace: ns,
+                model: req.model.as_str(),
+                version: req.version,
+                slot,
+                lake: &req.lake,
+                image: req.image.as_deref().unwrap_or(&default_image),
+                replicas: req.replicas.unwrap_or(1),
+                max_replicas: req.max_replicas,
+            })?
+        }
+        _ => Vec::new(),
+    };
     let summary = summary(req, slot, &candidate, production_version, &deltas);
     let release = ModelRelease {
         model: req.model.to_string(),
@@ -344,6 +387,8 @@ pub async fn plan(lake: &StoreLocation, req: &ReleaseRequest) -> Result<Plan> {
         namespace: req.namespace.clone(),
         replicas: req.replicas,
         image: req.image.clone(),
+        max_replicas: req.max_replicas,
+        objects,
     };
     let metrics = MetricComparison {
         model: req.model.to_string(),
