@@ -210,27 +210,14 @@ pub async fn deploy(args: &DeployArgs) -> Result<Deployed, DeployError> {
                     release.model, release.version, release.slot
                 ),
             };
-            deployments::record(
+            record_release(
                 &lake,
                 &endpoint,
-                state.as_ref().map_or(0, |s| s.seq),
-                ReleaseState {
-                    format: 0,
-                    endpoint: endpoint.to_string(),
-                    seq: 0,
-                    kind: StateKind::Release,
-                    target: release.target,
-                    serving: Served {
-                        plan_id: plan.id.clone(),
-                        model: release.model.clone(),
-                        version: release.version,
-                        slot: release.slot,
-                    },
-                    previous,
-                    url: Some(process.url()),
-                    at: now(),
-                    by: format!("medallion-deploy ({})", auth.by()),
-                },
+                state.as_ref(),
+                &plan,
+                &release,
+                process.url(),
+                format!("medallion-deploy ({})", auth.by()),
             )
             .await?;
             result.finished_at = now();
@@ -353,27 +340,14 @@ async fn write_manifests(
         "http://{endpoint}.{}.svc.cluster.local",
         release.namespace.as_deref().unwrap_or("default")
     );
-    deployments::record(
+    record_release(
         lake,
         endpoint,
-        state.as_ref().map_or(0, |s| s.seq),
-        ReleaseState {
-            format: 0,
-            endpoint: endpoint.to_string(),
-            seq: 0,
-            kind: StateKind::Release,
-            target: release.target,
-            serving: Served {
-                plan_id: plan.id.clone(),
-                model: release.model.clone(),
-                version: release.version,
-                slot: release.slot,
-            },
-            previous: state.as_ref().map(|s| s.serving.clone()),
-            url: Some(url.clone()),
-            at: now(),
-            by: by.clone(),
-        },
+        state.as_ref(),
+        plan,
+        release,
+        url.clone(),
+        by.clone(),
     )
     .await?;
     result.status = "written".into();
@@ -391,6 +365,42 @@ async fn write_manifests(
         created: true,
         previous_version: release.production_version,
     })
+}
+
+/// Records in the lake that `endpoint` now serves `release` (what it served before becomes
+/// `previous`, the target of a rollback); a compare-and-swap on the release history.
+async fn record_release(
+    lake: &StoreLocation,
+    endpoint: &DatasetName,
+    state: Option<&ReleaseState>,
+    plan: &Plan,
+    release: &ModelRelease,
+    url: String,
+    by: String,
+) -> Result<ReleaseState, DeployError> {
+    Ok(deployments::record(
+        lake,
+        endpoint,
+        state.map_or(0, |s| s.seq),
+        ReleaseState {
+            format: 0,
+            endpoint: endpoint.to_string(),
+            seq: 0,
+            kind: StateKind::Release,
+            target: release.target,
+            serving: Served {
+                plan_id: plan.id.clone(),
+                model: release.model.clone(),
+                version: release.version,
+                slot: release.slot,
+            },
+            previous: state.map(|s| s.serving.clone()),
+            url: Some(url),
+            at: now(),
+            by,
+        },
+    )
+    .await?)
 }
 
 type Failure = (String, ErrorClass, Option<Smoke>);

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::{ModelServer, medallion, repo, silver, step};
+use crate::support::{ModelServer, medallion, repo};
 
 /// One house as a V2 request: every input of the house-price model.
 fn house(lot_size: f64, living_area: f64, year_built: f64) -> String {
@@ -60,27 +60,7 @@ fn drift_watch_profiles_a_day_of_captured_requests_and_retrains_on_drift() {
     let lake_path = dir.path().join("lake");
     let lake = lake_path.to_str().unwrap();
     let runs = dir.path().join("runs");
-    let version = silver(
-        lake,
-        "houses",
-        &repo().join("examples/data/houses.csv"),
-        "houses.yaml",
-    );
-    let spec = repo().join("examples/models/house-price.yaml");
-    let trained = step(
-        "medallion-train",
-        lake,
-        &[
-            "--dataset",
-            "houses",
-            "--version",
-            &version,
-            "--spec",
-            spec.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert_eq!(trained.code, 0, "{}", trained.stderr);
+    let version = crate::deploy::house_price_versions(dir.path(), lake, 1);
 
     // v1 is in production: drift-watch compares the traffic with the data v1 learnt from.
     let moved = medallion(
