@@ -299,3 +299,67 @@ pub fn address(object: &Value) -> String {
         text("/metadata/name")
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(max: Option<u32>) -> ServeSpec<'static> {
+        ServeSpec {
+            endpoint: "hp",
+            namespace: "models",
+            model: "house-price",
+            version: 7,
+            slot: Slot::Green,
+            lake: "az://lake/medallion",
+            image: "ghcr.io/medallion-dev/medallion-serve:0.1.0",
+            replicas: 2,
+            max_replicas: max,
+        }
+    }
+
+    #[test]
+    fn objects_select_the_slot_and_run_the_version_non_root() {
+        let objects = objects(&spec(Some(5))).unwrap();
+        let addresses: Vec<String> = objects.iter().map(address).collect();
+        assert_eq!(
+            addresses,
+            [
+                "Deployment/models/hp-green",
+                "HorizontalPodAutoscaler/models/hp-green",
+                "Service/models/hp"
+            ]
+        );
+        let d = &objects[0];
+        assert_eq!(d["apiVersion"], "apps/v1");
+        let c = &d["spec"]["template"]["spec"]["containers"][0];
+        let args: Vec<&str> = c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert!(args.windows(2).any(|w| w == ["--version", "7"]), "{args:?}");
+        assert_eq!(c["securityContext"]["runAsUser"], 65532);
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/v2/health/ready");
+        // The Deployment's selector matches its pods, and the Service selects the same slot.
+        let selector = &d["spec"]["selector"]["matchLabels"];
+        let pod_labels = &d["spec"]["template"]["metadata"]["labels"];
+        for (k, v) in selector.as_object().unwrap() {
+            assert_eq!(&pod_labels[k], v, "{k}");
+        }
+        assert_eq!(&objects[2]["spec"]["selector"], selector);
+        assert_eq!(objects[1]["spec"]["maxReplicas"], 5);
+        assert_eq!(objects[1]["apiVersion"], "autoscaling/v2");
+    }
+
+    #[test]
+    fn bad_replica_counts_are_refused() {
+        assert_eq!(objects(&spec(None)).unwrap().len(), 2);
+        let mut zero = spec(None);
+        zero.replicas = 0;
+        assert!(objects(&zero).is_err());
+        assert!(objects(&spec(Some(1))).is_err());
+    }
+}

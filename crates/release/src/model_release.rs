@@ -443,3 +443,91 @@ fn summary(
         metrics.join(", ")
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(target: DeployTarget, running: Running) -> ReleaseRequest {
+        ReleaseRequest {
+            endpoint: DatasetName::new("hp").unwrap(),
+            model: DatasetName::new("house-price").unwrap(),
+            version: 3,
+            target,
+            running,
+            namespace: (target != DeployTarget::Local).then(|| "models".to_string()),
+            replicas: Some(2),
+            image: None,
+            max_replicas: Some(4),
+            lake: "az://lake/medallion".into(),
+        }
+    }
+
+    fn slot(slot: Slot, version: u64, ready: bool) -> Option<SlotState> {
+        Some(SlotState {
+            slot,
+            version,
+            ready,
+        })
+    }
+
+    #[test]
+    fn a_first_release_creates_everything_in_blue() {
+        let req = request(DeployTarget::Local, Running::default());
+        let c = changes(&req, Slot::Blue, None);
+        let got: Vec<(&str, Action)> = c.iter().map(|c| (c.address.as_str(), c.action)).collect();
+        assert_eq!(
+            got,
+            [
+                ("Server/local/hp-blue", Action::Create),
+                ("Pointer/local/hp", Action::Create),
+                ("Alias/house-price/production", Action::Create),
+            ]
+        );
+        assert!(c.iter().all(|c| !c.action.is_destructive()));
+    }
+
+    #[test]
+    fn the_next_release_reuses_the_standby_slot_and_keeps_the_serving_one() {
+        let running = Running {
+            active: slot(Slot::Green, 2, true),
+            standby: slot(Slot::Blue, 1, true),
+            reported_by: "test".into(),
+        };
+        let req = request(DeployTarget::Manifests, running);
+        let c = changes(&req, Slot::Blue, Some(2));
+        let got: Vec<(&str, Action)> = c.iter().map(|c| (c.address.as_str(), c.action)).collect();
+        assert_eq!(
+            got,
+            [
+                ("Deployment/models/hp-blue", Action::Update),
+                ("HorizontalPodAutoscaler/models/hp-blue", Action::Update),
+                ("Service/models/hp", Action::Update),
+                ("Alias/house-price/production", Action::Update),
+            ]
+        );
+        assert_eq!(c[0].attributes["replaces standby"], "v1 (not serving)");
+        assert_eq!(c[2].attributes["was"], "green (v2, kept for rollback)");
+        assert_eq!(c[3].attributes["version"], "v2 → v3");
+    }
+
+    #[test]
+    fn releasing_what_already_serves_changes_nothing() {
+        let running = Running {
+            active: slot(Slot::Green, 3, true),
+            standby: None,
+            reported_by: "test".into(),
+        };
+        let c = changes(&request(DeployTarget::Local, running), Slot::Green, Some(3));
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].action, Action::NoOp);
+        // A server that does not answer is not "serving": the release goes ahead.
+        let down = Running {
+            active: slot(Slot::Green, 3, false),
+            standby: None,
+            reported_by: "test".into(),
+        };
+        let c = changes(&request(DeployTarget::Local, down), Slot::Blue, Some(3));
+        assert_eq!(c[0].action, Action::Create);
+    }
+}
