@@ -134,6 +134,9 @@ enum Command {
         /// Who rolls back (recorded)
         #[arg(long, default_value = "medallion rollback")]
         by: String,
+        /// For endpoints released as manifests: the GitOps checkout they were written to
+        #[arg(long, env = "MEDALLION_MANIFESTS_DIR")]
+        manifests_dir: Option<PathBuf>,
         #[command(flatten)]
         local: medallion_steps::deploy::LocalArgs,
     },
@@ -568,10 +571,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             endpoint,
             lake,
             by,
+            manifests_dir,
             local,
         } => {
             let done = runtime.block_on(medallion_steps::deploy::rollback(
-                &lake, &endpoint, &local, &by,
+                &lake,
+                &endpoint,
+                &local,
+                manifests_dir.as_deref(),
+                &by,
             ))?;
             let s = &done.state;
             println!(

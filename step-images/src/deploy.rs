@@ -6,7 +6,7 @@
 //! answer is known, move the `production` alias by compare-and-swap, switch the pointer, record
 //! the release. On any failure the new server is stopped and nothing else changes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use medallion_lake::{Classified, DatasetName, ErrorClass, Registry, StoreLocation};
@@ -289,39 +289,7 @@ async fn write_manifests(
             ),
         });
     }
-    let dir = root.join(endpoint.as_str());
-    std::fs::create_dir_all(&dir).map_err(|e| LocalError::Io {
-        path: dir.display().to_string(),
-        message: e.to_string(),
-    })?;
-    let mut written = Vec::new();
-    for object in &release.objects {
-        let kind = object
-            .get("kind")
-            .and_then(|k| k.as_str())
-            .unwrap_or("object");
-        let name = object
-            .pointer("/metadata/name")
-            .and_then(|k| k.as_str())
-            .unwrap_or("unnamed");
-        let file = dir.join(format!("{}-{name}.yaml", kind.to_ascii_lowercase()));
-        let text = serde_yaml_ng::to_string(object).map_err(|e| DeployError::Refused {
-            what: format!("plan {}", plan.id),
-            message: format!("an object cannot be written as YAML: {e}"),
-        })?;
-        let tmp = file.with_extension("yaml.tmp");
-        let io = |e: std::io::Error| LocalError::Io {
-            path: file.display().to_string(),
-            message: e.to_string(),
-        };
-        std::fs::write(
-            &tmp,
-            format!("# written by medallion-deploy, plan {}\n{text}", plan.id),
-        )
-        .map_err(io)?;
-        std::fs::rename(&tmp, &file).map_err(io)?;
-        written.push(file.display().to_string());
-    }
+    let (dir, written) = write_objects(root, endpoint, &plan.id, &release.objects)?;
     let model = DatasetName::new(&release.model)?;
     let by = format!("medallion-deploy plan {}", plan.id);
     models::move_alias(
@@ -336,10 +304,7 @@ async fn write_manifests(
         },
     )
     .await?;
-    let url = format!(
-        "http://{endpoint}.{}.svc.cluster.local",
-        release.namespace.as_deref().unwrap_or("default")
-    );
+    let url = service_url(endpoint, release.namespace.as_deref());
     record_release(
         lake,
         endpoint,
@@ -365,6 +330,58 @@ async fn write_manifests(
         created: true,
         previous_version: release.production_version,
     })
+}
+
+/// Writes `objects` as `<root>/<endpoint>/<kind>-<name>.yaml`, each file replaced atomically;
+/// returns the folder and the files written.
+fn write_objects(
+    root: &Path,
+    endpoint: &DatasetName,
+    plan_id: &str,
+    objects: &[serde_json::Value],
+) -> Result<(PathBuf, Vec<String>), DeployError> {
+    let dir = root.join(endpoint.as_str());
+    std::fs::create_dir_all(&dir).map_err(|e| LocalError::Io {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let mut written = Vec::new();
+    for object in objects {
+        let kind = object
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or("object");
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(|k| k.as_str())
+            .unwrap_or("unnamed");
+        let file = dir.join(format!("{}-{name}.yaml", kind.to_ascii_lowercase()));
+        let text = serde_yaml_ng::to_string(object).map_err(|e| DeployError::Refused {
+            what: format!("plan {plan_id}"),
+            message: format!("an object cannot be written as YAML: {e}"),
+        })?;
+        let tmp = file.with_extension("yaml.tmp");
+        let io = |e: std::io::Error| LocalError::Io {
+            path: file.display().to_string(),
+            message: e.to_string(),
+        };
+        std::fs::write(
+            &tmp,
+            format!("# written by medallion-deploy, plan {plan_id}\n{text}"),
+        )
+        .map_err(io)?;
+        std::fs::rename(&tmp, &file).map_err(io)?;
+        written.push(file.display().to_string());
+    }
+    Ok((dir, written))
+}
+
+/// The Service URL of an endpoint inside the cluster.
+fn service_url(endpoint: &DatasetName, namespace: Option<&str>) -> String {
+    format!(
+        "http://{endpoint}.{}.svc.cluster.local",
+        namespace.unwrap_or("default")
+    )
 }
 
 /// Records in the lake that `endpoint` now serves `release` (what it served before becomes
@@ -587,6 +604,7 @@ pub async fn rollback(
     lake_url: &str,
     endpoint: &str,
     local: &LocalArgs,
+    manifests_dir: Option<&Path>,
     by: &str,
 ) -> Result<RolledBack, DeployError> {
     let lake = StoreLocation::open("lake", lake_url)?;
@@ -604,15 +622,85 @@ pub async fn rollback(
             state.serving.model, state.serving.version
         ),
     })?;
-    if state.target != DeployTarget::Local {
-        return Err(DeployError::Refused {
-            what: format!("endpoint {endpoint}"),
-            message: format!(
-                "is deployed to {}; this build rolls back local endpoints only",
-                state.target.as_str()
-            ),
-        });
+    let (url, restarted) = match state.target {
+        DeployTarget::Local => {
+            let (process, restarted) =
+                switch_local_back(lake_url, &endpoint, local, &previous).await?;
+            (process.url(), restarted)
+        }
+        DeployTarget::Manifests => {
+            let Some(root) = manifests_dir else {
+                return Err(DeployError::Refused {
+                    what: format!("endpoint {endpoint}"),
+                    message: "is released as manifests: pass --manifests-dir (the GitOps checkout)"
+                        .into(),
+                });
+            };
+            // The previous plan's objects again: its slot's Deployment and the Service selecting it.
+            let earlier = plan::read(&lake, &endpoint, &previous.plan_id).await?;
+            let release = release_of(&earlier)?;
+            write_objects(root, &endpoint, &earlier.id, &release.objects)?;
+            (service_url(&endpoint, release.namespace.as_deref()), false)
+        }
+        DeployTarget::Kubernetes => {
+            return Err(DeployError::Refused {
+                what: format!("endpoint {endpoint}"),
+                message: "is deployed to kubernetes, which this build cannot roll back yet".into(),
+            });
+        }
+    };
+    let model = DatasetName::new(&previous.model)?;
+    let production = DatasetName::new("production")?;
+    let reason = format!("rollback of endpoint {endpoint}");
+    let current_alias = models::alias(&lake, &model, &production).await?;
+    if current_alias.as_ref().map(|a| a.version) != Some(previous.version) {
+        models::move_alias(
+            &lake,
+            &model,
+            &production,
+            AliasMove {
+                version: previous.version,
+                expect: Some(Some(state.serving.version))
+                    .filter(|_| state.serving.model == previous.model),
+                by,
+                reason: Some(&reason),
+            },
+        )
+        .await?;
     }
+    let recorded = deployments::record(
+        &lake,
+        &endpoint,
+        state.seq,
+        ReleaseState {
+            format: 0,
+            endpoint: endpoint.to_string(),
+            seq: 0,
+            kind: StateKind::Rollback,
+            target: state.target,
+            serving: previous,
+            previous: Some(state.serving.clone()),
+            url: Some(url.clone()),
+            at: now(),
+            by: by.to_string(),
+        },
+    )
+    .await?;
+    Ok(RolledBack {
+        state: recorded,
+        url,
+        restarted,
+    })
+}
+
+/// Local rollback: the previous slot's server takes the traffic again (restarted if it is
+/// gone); returns it and whether it was restarted.
+async fn switch_local_back(
+    lake_url: &str,
+    endpoint: &DatasetName,
+    local: &LocalArgs,
+    previous: &Served,
+) -> Result<(SlotProcess, bool), DeployError> {
     let ep = EndpointDir::new(&local.state_dir, endpoint.as_str());
     let client = local_endpoint::client()?;
     let mut restarted = false;
@@ -665,25 +753,6 @@ pub async fn rollback(
             p
         }
     };
-    let model = DatasetName::new(&previous.model)?;
-    let production = DatasetName::new("production")?;
-    let reason = format!("rollback of endpoint {endpoint}");
-    let current_alias = models::alias(&lake, &model, &production).await?;
-    if current_alias.as_ref().map(|a| a.version) != Some(previous.version) {
-        models::move_alias(
-            &lake,
-            &model,
-            &production,
-            AliasMove {
-                version: previous.version,
-                expect: Some(Some(state.serving.version))
-                    .filter(|_| state.serving.model == previous.model),
-                by,
-                reason: Some(&reason),
-            },
-        )
-        .await?;
-    }
     ep.set_active(&Active {
         slot: previous.slot,
         url: process.url(),
@@ -692,29 +761,7 @@ pub async fn rollback(
         plan_id: previous.plan_id.clone(),
         switched_at: now(),
     })?;
-    let recorded = deployments::record(
-        &lake,
-        &endpoint,
-        state.seq,
-        ReleaseState {
-            format: 0,
-            endpoint: endpoint.to_string(),
-            seq: 0,
-            kind: StateKind::Rollback,
-            target: state.target,
-            serving: previous,
-            previous: Some(state.serving.clone()),
-            url: Some(process.url()),
-            at: now(),
-            by: by.to_string(),
-        },
-    )
-    .await?;
-    Ok(RolledBack {
-        state: recorded,
-        url: process.url(),
-        restarted,
-    })
+    Ok((process, restarted))
 }
 
 /// Stops both slots of a local endpoint and removes its pointer (the lake's records stay).

@@ -794,6 +794,36 @@ fn manifests_releases_write_kubernetes_objects_valid_against_the_kubernetes_sche
         "5 objects valid"
     );
 
+    // Rollback rewrites the previous plan's objects: the Service selects blue again.
+    let no_dir = medallion(&["rollback", "house-price", "--lake", lake], &[]);
+    assert_eq!(no_dir.code, 3, "{}", no_dir.stderr);
+    assert!(
+        no_dir.stderr.contains("--manifests-dir"),
+        "{}",
+        no_dir.stderr
+    );
+    let rb = medallion(
+        &[
+            "rollback",
+            "house-price",
+            "--lake",
+            lake,
+            "--manifests-dir",
+            gitops.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(rb.code, 0, "{}", rb.stderr);
+    assert!(
+        rb.stdout.contains("rolled back to house-price v1"),
+        "{}",
+        rb.stdout
+    );
+    let service = std::fs::read_to_string(ep_dir.join("service-house-price.yaml")).unwrap();
+    assert!(service.contains("medallion.dev/slot: blue"), "{service}");
+    assert_eq!(production(lake), 1);
+    assert_eq!(files(&ep_dir).len(), 5, "{:?}", files(&ep_dir));
+
     // The policy's namespaces: a release into another namespace is rejected.
     let other = plan_k8s("1", "sandbox", "manifests");
     assert_eq!(other.code, 0, "{}", other.stderr);
