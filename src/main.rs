@@ -516,6 +516,8 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
         r.class().exit_code()
     } else if let Some(m) = e.downcast_ref::<medallion_model::Error>() {
         m.class().exit_code()
+    } else if let Some(c) = e.downcast_ref::<medallion_connect::Error>() {
+        c.exit_code()
     } else if let Some(d) = e.downcast_ref::<medallion_steps::deploy::DeployError>() {
         d.class().exit_code()
     } else if e.downcast_ref::<plugin_manifest::ManifestError>().is_some()
@@ -786,7 +788,7 @@ fn import_with_progress(
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
-    let size = std::fs::metadata(&args.source)
+    let size = std::fs::metadata(args.source.as_deref().unwrap_or_default())
         .map(|m| m.len())
         .unwrap_or(0);
     bar.set_length(size);

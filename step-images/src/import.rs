@@ -3,11 +3,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use medallion_connect::record::{self, ConnectionSpec};
+use medallion_connect::{Error as ConnectError, postgres};
+use medallion_lake::ingest::rows::{OpenRows, RowSource, RowsImportRequest};
 use medallion_lake::ingest::{
     self, ImportOptions, ImportOutcome, ImportProgress, ImportRequest, SourceFormat,
     csv::parse_dialect_char, pinned::PinnedSchema,
 };
-use medallion_lake::{DatasetName, Error, Registry, StoreLocation, WorkflowRef};
+use medallion_lake::{DatasetName, Error, Registry, SourceIdentity, StoreLocation, WorkflowRef};
 
 use crate::StepOutputs;
 
@@ -21,8 +24,23 @@ pub struct ImportArgs {
     #[arg(long, env = "MEDALLION_DATASET")]
     pub dataset: String,
     /// Source: a local path or a blob URL (the Event Grid data.url form works as is)
-    #[arg(long, env = "MEDALLION_SOURCE")]
-    pub source: String,
+    #[arg(
+        long,
+        env = "MEDALLION_SOURCE",
+        required_unless_present = "connection",
+        conflicts_with = "connection"
+    )]
+    pub source: Option<String>,
+    /// A registered connection (medallion-connect) to read --query from instead of a file
+    #[arg(long, env = "MEDALLION_CONNECTION", requires = "query")]
+    pub connection: Option<String>,
+    /// The SELECT to import through --connection (one statement; run read-only)
+    #[arg(long, env = "MEDALLION_QUERY", requires = "connection")]
+    pub query: Option<String>,
+    /// The snapshot a query reads (a watermark, the run's scheduled time): connection + query +
+    /// snapshot imports once, so a retried step does not add a version. Default: the start time
+    #[arg(long, env = "MEDALLION_SNAPSHOT")]
+    pub snapshot: Option<String>,
     /// Where to write one file per output parameter
     #[arg(long, env = "MEDALLION_OUTPUTS_DIR", default_value = "/tmp/outputs")]
     pub outputs_dir: PathBuf,
@@ -106,26 +124,95 @@ impl ImportArgs {
 pub async fn run(
     args: &ImportArgs,
     progress: Option<Arc<ImportProgress>>,
-) -> Result<ImportOutcome, Error> {
+) -> Result<ImportOutcome, ConnectError> {
     let registry = Registry::new(StoreLocation::open("lake", &args.lake)?);
-    if ingest::parts::is_parts_folder(&args.source) {
+    let (Some(source), None) = (&args.source, &args.connection) else {
+        return import_query(&registry, args, progress).await;
+    };
+    if ingest::parts::is_parts_folder(source) {
         // A folder of Parquet parts (e.g. a day of request capture) is copied as it is.
-        return ingest::parts::import_parts(
+        return Ok(ingest::parts::import_parts(
             &registry,
             &DatasetName::new(&args.dataset)?,
-            &args.source,
+            source,
             WorkflowRef::from_env(),
         )
-        .await;
+        .await?);
     }
     let request = ImportRequest {
         dataset: DatasetName::new(&args.dataset)?,
-        source: args.source.clone(),
+        source: source.clone(),
         options: args.options()?,
         workflow: WorkflowRef::from_env(),
         progress,
     };
-    ingest::import(&registry, request).await
+    Ok(ingest::import(&registry, request).await?)
+}
+
+/// `--connection --query`: the query's rows streamed into a new bronze version.
+async fn import_query(
+    registry: &Registry,
+    args: &ImportArgs,
+    progress: Option<Arc<ImportProgress>>,
+) -> Result<ImportOutcome, ConnectError> {
+    let (Some(name), Some(query)) = (&args.connection, &args.query) else {
+        return Err(ConnectError::invalid(
+            "medallion-import",
+            "pass --source <file or URL>, or --connection <name> with --query <SELECT ...>",
+        ));
+    };
+    let options = args.options()?;
+    if options.schema.is_some() || options.format.is_some() || options.columns.is_some() {
+        return Err(ConnectError::invalid(
+            "--connection",
+            "--schema, --format and --columns apply to files; a query's columns keep their database types",
+        ));
+    }
+    let connection = record::load(registry.lake(), name).await?;
+    let ConnectionSpec::Postgres(spec) = connection.spec.clone() else {
+        return Err(ConnectError::invalid(
+            "--connection",
+            format!(
+                "'{name}' is a {} connection; --query needs a postgres connection (import files from a blob container with --source)",
+                connection.spec.kind()
+            ),
+        ));
+    };
+    let url = postgres::query_url(name, &spec, query);
+    let snapshot = args
+        .snapshot
+        .clone()
+        .unwrap_or_else(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+    let identity = SourceIdentity {
+        url: url.clone(),
+        etag: Some(snapshot),
+        sha256: None,
+        size: 0,
+        last_modified: None,
+    };
+    let rows_per_fetch = options.batch_rows;
+    let (name, query) = (name.clone(), query.clone());
+    let open: OpenRows = Box::new(move |handle| {
+        let opened = handle.block_on(async {
+            let session = postgres::PgSession::connect(&name, &spec).await?;
+            session
+                .open_query(&query, rows_per_fetch, &url, handle.clone())
+                .await
+        });
+        match opened {
+            Ok(q) => Ok(Box::new(q) as Box<dyn RowSource>),
+            Err(e) => Err(e.into_lake(&url)),
+        }
+    });
+    let request = RowsImportRequest {
+        dataset: DatasetName::new(&args.dataset)?,
+        identity,
+        open,
+        options,
+        workflow: WorkflowRef::from_env(),
+        progress,
+    };
+    Ok(ingest::rows::import_rows(registry, request).await?)
 }
 
 /// The step's output parameters for an outcome.

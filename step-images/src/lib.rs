@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use medallion_lake::{Classified, Error, ErrorClass};
 use serde_json::Value;
 
+pub mod connect;
 pub mod deploy;
 pub mod import;
 pub mod local_endpoint;

@@ -9,6 +9,7 @@ mod support;
 mod azure;
 mod bad_inputs;
 mod concurrency;
+mod connect;
 mod deploy;
 mod drift;
 mod events;

@@ -638,3 +638,166 @@ impl Drop for ModelServer {
         let _ = self.child.wait();
     }
 }
+
+/// A real PostgreSQL (initdb + postgres from PATH or /usr/local/bin) on a free loopback port
+/// with password (SCRAM) authentication, stopped on drop. As root, it runs as `nobody`
+/// (PostgreSQL refuses to run as root).
+pub struct Postgres {
+    child: Option<Child>,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    /// Holds the data directory until the server is stopped.
+    _dir: tempfile::TempDir,
+}
+
+impl Postgres {
+    pub fn start() -> Postgres {
+        let find = |name: &str| -> PathBuf {
+            let candidates = std::env::var_os("PATH")
+                .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+                .unwrap_or_default();
+            candidates
+                .into_iter()
+                .chain([PathBuf::from("/usr/local/bin"), PathBuf::from("/usr/lib/postgresql/15/bin")])
+                .map(|d| d.join(name))
+                .find(|p| p.exists())
+                .unwrap_or_else(|| panic!("PostgreSQL's {name} is not installed (looked in PATH and /usr/local/bin); install the postgresql package"))
+        };
+        let (initdb, postgres) = (find("initdb"), find("postgres"));
+        let dir = tempfile::tempdir().expect("postgres dir");
+        let as_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+            .unwrap_or(false);
+        if as_root {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
+        }
+        let password = format!(
+            "pw-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(7)
+        );
+        let pwfile = dir.path().join("pw");
+        std::fs::write(&pwfile, &password).unwrap();
+        let command = |program: &Path| {
+            if as_root {
+                let mut c = Command::new("setpriv");
+                c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                    .arg(program);
+                c
+            } else {
+                Command::new(program)
+            }
+        };
+        let data = dir.path().join("data");
+        let out = command(&initdb)
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "medallion",
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run initdb ({}): {e}", initdb.display()));
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        let child = command(&postgres)
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-k"])
+            .arg(dir.path())
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "log_min_messages=warning",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start postgres ({}): {e}", postgres.display()));
+        let pg = Postgres {
+            child: Some(child),
+            port,
+            user: "medallion".to_string(),
+            password,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while pg.try_sql("SELECT 1").is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "PostgreSQL did not accept connections on port {} within 30 s",
+                port
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        pg
+    }
+
+    fn try_sql(&self, sql: &str) -> Result<(), String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let config = format!(
+            "host=127.0.0.1 port={} user={} password={} dbname=postgres",
+            self.port, self.user, self.password
+        );
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls)
+                .await
+                .map_err(|e| e.to_string())?;
+            let task = tokio::spawn(connection);
+            let result = client.batch_execute(sql).await.map_err(|e| e.to_string());
+            drop(client);
+            let _ = task.await;
+            result
+        })
+    }
+
+    /// Runs SQL statements (setup), panicking with the server's message on failure.
+    pub fn sql(&self, sql: &str) {
+        if let Err(e) = self.try_sql(sql) {
+            panic!("SQL failed: {e}\n{sql}");
+        }
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SIGTERM is "smart shutdown"; SIGINT ("fast") does not wait for clients.
+            let _ = Command::new("kill")
+                .arg("-INT")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

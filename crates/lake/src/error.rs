@@ -145,6 +145,14 @@ pub enum Error {
         class: ErrorClass,
     },
 
+    /// A query source (a database connection) failed while it was read.
+    #[error("{url}: {message}")]
+    SourceQuery {
+        url: String,
+        message: String,
+        class: ErrorClass,
+    },
+
     #[error("{context}: {message}")]
     Internal {
         context: &'static str,
@@ -165,7 +173,8 @@ impl Error {
             | Error::VersionNotFound { .. } => ErrorClass::BadInput,
             Error::LocalIo { class, .. }
             | Error::Store { class, .. }
-            | Error::Parquet { class, .. } => *class,
+            | Error::Parquet { class, .. }
+            | Error::SourceQuery { class, .. } => *class,
             Error::CorruptManifest { .. }
             | Error::CorruptDocument { .. }
             | Error::CommitContention { .. }

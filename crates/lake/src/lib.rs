@@ -49,4 +49,4 @@ pub use error::{Classified, Error, ErrorClass, Result};
 pub use layout::{DatasetName, Layer};
 pub use manifest::{Manifest, SourceIdentity, WorkflowRef};
 pub use registry::Registry;
-pub use store::{StoreLocation, StoreUrl, install_tls_provider};
+pub use store::{AzureCredential, StoreLocation, StoreUrl, install_tls_provider};

@@ -214,10 +214,19 @@ impl StoreLocation {
                     local_dir: Some(dir),
                 })
             }
+            StoreUrl::Azure { .. } => Self::open_azure(url, AzureCredential::Environment),
+        }
+    }
+
+    /// Opens an Azure URL with an explicit credential (a data connection's) instead of the
+    /// environment's account key. The credential is used, never stored or shown.
+    pub fn open_azure(url: &StoreUrl, credential: AzureCredential) -> Result<StoreLocation> {
+        match url {
+            StoreUrl::Local(_) => Err(Error::internal("open azure", "not an Azure URL")),
             StoreUrl::Azure {
                 container, path, ..
             } => {
-                let store = azure_store(url, container)?;
+                let store = azure_store(url, container, credential)?;
                 Ok(StoreLocation {
                     store,
                     root: Path::from_iter(path.iter().map(String::as_str)),
@@ -311,7 +320,31 @@ fn retry_policy() -> (RetryConfig, ClientOptions) {
     (retry, client)
 }
 
-fn azure_store(url: &StoreUrl, container: &str) -> Result<Arc<dyn ObjectStore>> {
+/// How an Azure store authenticates.
+pub enum AzureCredential {
+    /// Whatever the environment provides: account key, SAS, workload identity, the emulator.
+    Environment,
+    /// A storage account key.
+    AccessKey(String),
+    /// A SAS token (query string without the leading `?`).
+    Sas(String),
+}
+
+impl std::fmt::Debug for AzureCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AzureCredential::Environment => "Environment",
+            AzureCredential::AccessKey(_) => "AccessKey(***)",
+            AzureCredential::Sas(_) => "Sas(***)",
+        })
+    }
+}
+
+fn azure_store(
+    url: &StoreUrl,
+    container: &str,
+    credential: AzureCredential,
+) -> Result<Arc<dyn ObjectStore>> {
     install_tls_provider();
     let StoreUrl::Azure { account, .. } = url else {
         return Err(Error::internal("azure store", "not an Azure URL"));
@@ -323,6 +356,13 @@ fn azure_store(url: &StoreUrl, container: &str) -> Result<Arc<dyn ObjectStore>> 
         .with_client_options(client);
     if let Some(account) = account {
         builder = builder.with_account(account);
+    }
+    match credential {
+        AzureCredential::Environment => {}
+        AzureCredential::AccessKey(key) => builder = builder.with_access_key(key),
+        AzureCredential::Sas(sas) => {
+            builder = builder.with_config(object_store::azure::AzureConfigKey::SasKey, sas)
+        }
     }
     let store = builder.build().map_err(|e| Error::InvalidUrl {
         what: "store",

@@ -13,6 +13,7 @@ pub mod lineage;
 pub mod parquet_source;
 pub mod parts;
 pub mod pinned;
+pub mod rows;
 pub mod text;
 pub mod writer;
 
@@ -31,12 +32,13 @@ use tokio::runtime::Handle;
 
 use crate::error::{Error, Position, Result};
 use crate::layout::{DatasetName, Layer};
-use crate::manifest::{DataFile, Manifest, Producer, Timings, WorkflowRef};
+use crate::manifest::{DataFile, Manifest, Producer, SourceIdentity, Timings, WorkflowRef};
 use crate::registry::{Begin, Committed, PendingVersion, Registry};
 use crate::source::SourceObject;
 use batch::{BadRow, Chunk, StringColumns};
 use lineage::{Deferred, Lineage, SourceId};
 use pinned::PinnedSchema;
+use rows::RowSource;
 
 const TOOL: &str = "medallion-import";
 
@@ -243,9 +245,48 @@ pub async fn import(registry: &Registry, req: ImportRequest) -> Result<ImportOut
         },
     };
 
+    let finished = Finished {
+        pending,
+        converted,
+        identity,
+        workflow: req.workflow.clone(),
+        started_at,
+        phases,
+        allow_empty: req.options.allow_empty,
+    };
+    finish_import(registry, finished, &progress, source_bytes).await
+}
+
+/// A conversion done, ready to be committed.
+struct Finished {
+    pending: PendingVersion,
+    converted: Converted,
+    identity: SourceIdentity,
+    workflow: Option<WorkflowRef>,
+    started_at: DateTime<Utc>,
+    phases: BTreeMap<String, f64>,
+    allow_empty: bool,
+}
+
+/// The common end of every import: the empty check, quarantine, manifest and commit.
+async fn finish_import(
+    registry: &Registry,
+    done: Finished,
+    progress: &ImportProgress,
+    source_bytes: u64,
+) -> Result<ImportOutcome> {
+    let Finished {
+        pending,
+        converted,
+        identity,
+        workflow,
+        started_at,
+        phases,
+        allow_empty,
+    } = done;
     let started_names: Vec<String> = converted.files.iter().map(|f| f.name.clone()).collect();
     let rows: u64 = converted.files.iter().map(|f| f.rows).sum();
-    if rows == 0 && !req.options.allow_empty {
+    if rows == 0 && !allow_empty {
         registry.abandon(&pending, &started_names, false).await;
         let message = if converted.bad_rows.is_empty() {
             "has no data rows (a header only?); nothing to import. Pass --allow-empty to record an empty version".to_string()
@@ -280,9 +321,10 @@ pub async fn import(registry: &Registry, req: ImportRequest) -> Result<ImportOut
         finished_at: Utc::now(),
         phases,
     };
+    let dataset = pending.dataset.clone();
     let mut manifest = Manifest::new_version(
         Layer::Bronze,
-        &req.dataset,
+        &dataset,
         pending.version,
         &converted.schema,
         converted.files,
@@ -291,7 +333,7 @@ pub async fn import(registry: &Registry, req: ImportRequest) -> Result<ImportOut
     );
     manifest.source = Some(identity);
     manifest.quarantine = quarantine;
-    manifest.workflow = req.workflow.clone();
+    manifest.workflow = workflow;
     manifest.details = converted.details;
     let (manifest, created) = match registry.commit(pending, manifest).await? {
         Committed::Created(m) => (*m, true),
@@ -404,52 +446,16 @@ enum Parser {
     },
     Json(Box<jsonl::JsonLines>),
     Parquet(Box<parquet_source::ParquetSource>),
+    Rows(Box<dyn RowSource>),
 }
 
 impl ConvertJob {
     /// Runs on a blocking thread. On failure, also returns the part names started.
     fn run(&self) -> std::result::Result<Converted, (Error, Vec<String>)> {
         let url = self.source.url.clone();
-        let (mut parser, names, source_fields, details) =
+        let (parser, names, source_fields, details) =
             self.open_parser().map_err(|e| (e, Vec::new()))?;
         let lineage = Lineage::new(&url, self.source_id.clone(), self.ingested_at);
-        let mut fields = source_fields;
-        fields.extend(lineage.fields());
-        let schema: SchemaRef = Arc::new(Schema::new(fields));
-        // Batches carry every column but the deferred one, which the writer fills in.
-        let deferred: Vec<(usize, Deferred)> = lineage
-            .deferred()
-            .and_then(|(name, d)| schema.index_of(name).ok().map(|i| (i, d)))
-            .into_iter()
-            .collect();
-        let batch_schema: SchemaRef = Arc::new(Schema::new(
-            schema
-                .fields()
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !deferred.iter().any(|(d, _)| d == i))
-                .map(|(_, f)| f.as_ref().clone())
-                .collect::<Vec<_>>(),
-        ));
-        let part_writer = writer::PartWriter::new(
-            self.handle.clone(),
-            self.registry.lake().clone(),
-            self.pending.clone(),
-            schema.clone(),
-            writer::writer_properties(
-                TOOL,
-                &no_statistics(&schema, &lineage),
-                &[lineage::ROW_NUMBER],
-            ),
-            deferred,
-        );
-        let mut bad = BadRows {
-            rows: Vec::new(),
-            limit: self.options.max_bad_rows,
-            url: url.clone(),
-        };
-        let pinned = self.options.schema.clone();
-        let batch_rows = self.options.batch_rows;
         // A local file's digest is computed beside the conversion (its own read of the file).
         let hashing = match &self.source_id {
             SourceId::Sha256(digest) if !digest.is_set() => {
@@ -473,31 +479,18 @@ impl ConvertJob {
             }
             _ => None,
         };
-        let files = writer::write_with(part_writer, |tx| {
-            parse_all(
-                &mut parser,
-                &names,
-                pinned.as_ref(),
-                batch_rows,
-                &mut bad,
-                tx,
-                &url,
-                (&lineage, &batch_schema),
-            )
-        });
+        let target = ConvertTarget {
+            handle: self.handle.clone(),
+            registry: self.registry.clone(),
+            pending: self.pending.clone(),
+            options: self.options.clone(),
+        };
+        let converted = target.convert(parser, &names, source_fields, details, &lineage, &url);
         if let Some(h) = hashing {
             // Finishes quickly once the conversion is done (it only reads the file).
             let _ = h.join();
         }
-        let files = files?;
-        let mut details = details;
-        details.insert("bad_rows".into(), json!(bad.rows.len()));
-        Ok(Converted {
-            files,
-            schema,
-            bad_rows: bad.rows,
-            details,
-        })
+        converted
     }
 
     #[allow(clippy::type_complexity)]
@@ -652,6 +645,84 @@ impl ConvertJob {
     }
 }
 
+/// Where a conversion writes: the pending version and the options that shape the batches.
+struct ConvertTarget {
+    handle: Handle,
+    registry: Registry,
+    pending: PendingVersion,
+    options: ImportOptions,
+}
+
+impl ConvertTarget {
+    /// Streams every chunk of `parser` into the pending version's parts, lineage appended.
+    fn convert(
+        &self,
+        mut parser: Parser,
+        names: &[String],
+        source_fields: Vec<Field>,
+        mut details: BTreeMap<String, serde_json::Value>,
+        lineage: &Lineage,
+        url: &str,
+    ) -> std::result::Result<Converted, (Error, Vec<String>)> {
+        let mut fields = source_fields;
+        fields.extend(lineage.fields());
+        let schema: SchemaRef = Arc::new(Schema::new(fields));
+        // Batches carry every column but the deferred one, which the writer fills in.
+        let deferred: Vec<(usize, Deferred)> = lineage
+            .deferred()
+            .and_then(|(name, d)| schema.index_of(name).ok().map(|i| (i, d)))
+            .into_iter()
+            .collect();
+        let batch_schema: SchemaRef = Arc::new(Schema::new(
+            schema
+                .fields()
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !deferred.iter().any(|(d, _)| d == i))
+                .map(|(_, f)| f.as_ref().clone())
+                .collect::<Vec<_>>(),
+        ));
+        let part_writer = writer::PartWriter::new(
+            self.handle.clone(),
+            self.registry.lake().clone(),
+            self.pending.clone(),
+            schema.clone(),
+            writer::writer_properties(
+                TOOL,
+                &no_statistics(&schema, lineage),
+                &[lineage::ROW_NUMBER],
+            ),
+            deferred,
+        );
+        let mut bad = BadRows {
+            rows: Vec::new(),
+            limit: self.options.max_bad_rows,
+            url: url.to_string(),
+        };
+        let pinned = self.options.schema.clone();
+        let batch_rows = self.options.batch_rows;
+        let files = writer::write_with(part_writer, |tx| {
+            parse_all(
+                &mut parser,
+                names,
+                pinned.as_ref(),
+                batch_rows,
+                &mut bad,
+                tx,
+                url,
+                (lineage, &batch_schema),
+            )
+        })?;
+        details.insert("bad_rows".into(), json!(bad.rows.len()));
+        Ok(Converted {
+            files,
+            schema,
+            bad_rows: bad.rows,
+            details,
+        })
+    }
+}
+
 /// The parser loop: reads every row, appends lineage, sends batches to the writer.
 #[allow(clippy::too_many_arguments)]
 fn parse_all(
@@ -673,6 +744,7 @@ fn parse_all(
             } => csv_chunk(records, sizes, pending_first, names, batch_rows, bad, url)?,
             Parser::Json(j) => j.next_chunk(batch_rows, &mut |b| bad.push(b))?,
             Parser::Parquet(p) => p.next_chunk()?,
+            Parser::Rows(r) => r.next_chunk(batch_rows, CHUNK_BYTES)?,
         };
         let Some(chunk) = chunk else { return Ok(()) };
         let chunk = match pinned {

@@ -1,0 +1,48 @@
+//! `medallion-connect`: register and check a data connection (Azure Blob, PostgreSQL,
+//! Snowflake). The lake records only where secrets come from, never their values.
+//!
+//! Outputs (files under --outputs-dir): connection, kind, ok, report (JSON); list: connections.
+//! Exit codes: 0 done, 1 retryable (unreachable), 2 bad input (flags, credentials refused,
+//! missing table or container).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use medallion_steps::connect::{ConnectCommand, outputs, run};
+use medallion_steps::run_step;
+
+/// Register and check data connections for medallion-import --connection.
+#[derive(Parser, Debug)]
+#[command(name = "medallion-connect", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: ConnectCommand,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let dir = cli.command.outputs_dir().to_path_buf();
+    if let ConnectCommand::List(_) = &cli.command {
+        // A person listing wants the names on stdout too.
+        return run_step(
+            "medallion-connect",
+            &dir,
+            &[],
+            list_and_print(&cli.command),
+            outputs,
+        );
+    }
+    run_step("medallion-connect", &dir, &[], run(&cli.command), outputs)
+}
+
+async fn list_and_print(
+    command: &ConnectCommand,
+) -> Result<medallion_steps::connect::Connected, medallion_connect::Error> {
+    let done = run(command).await?;
+    if let medallion_steps::connect::Connected::Listed(names) = &done {
+        for n in names {
+            println!("{n}");
+        }
+    }
+    Ok(done)
+}
