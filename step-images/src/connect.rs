@@ -79,7 +79,7 @@ pub struct RegisterArgs {
     /// postgres: ENV holding the password [=k8s-secret/key]
     #[arg(long)]
     pub password_env: Option<String>,
-    /// azure-blob: az://<account>/<container>[/prefix] or https://<account>.blob.core.windows.net/<container>
+    /// azure-blob: https://<account>.blob.core.windows.net/<container>[/prefix], or az://<container>[/prefix] (account from AZURE_STORAGE_ACCOUNT_NAME)
     #[arg(long)]
     pub url: Option<String>,
     /// azure-blob: ENV holding the account key [=k8s-secret/key]; default: workload identity

@@ -584,3 +584,291 @@ fn postgres_million_rows_stream_with_flat_memory() {
         large >> 20
     );
 }
+
+#[test]
+fn azure_blob_connection_lists_the_container_with_a_referenced_key_on_azurite() {
+    let azurite = crate::support::Azurite::start();
+    azurite.blob(&["mkcontainer", "landing"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.csv");
+    std::fs::write(&file, "id\n1\n").unwrap();
+    azurite.blob(&["upload", "landing", "sales/a.csv", file.to_str().unwrap()]);
+    let lake = dir.path().join("lake");
+    let lake = lake.to_str().unwrap();
+    const KEY: &str =
+        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+    let base = azurite.env();
+    let with_key = |key: &str| {
+        let mut env: Vec<(&str, String)> = base.clone();
+        // The environment's own key must not be what authenticates: only the referenced one.
+        env.push(("AZURE_STORAGE_ACCOUNT_KEY", "bm90LXRoZS1rZXk=".to_string()));
+        env.push(("LANDING_KEY", key.to_string()));
+        env
+    };
+    let good = with_key(KEY);
+    let reg = connect(
+        lake,
+        &[
+            "register",
+            "--name",
+            "landing",
+            "--kind",
+            "azure-blob",
+            "--url",
+            "az://landing/sales",
+            "--account-key-env",
+            "LANDING_KEY=landing-storage/key",
+        ],
+        &crate::support::env_refs(&good),
+    );
+    assert_eq!(reg.code, 0, "{}", reg.stderr);
+    let report: Value = serde_json::from_str(reg.output("report")).unwrap();
+    assert_eq!(report["details"]["blobs_listed"], 1, "{report}");
+    assert!(
+        report["details"]["sample"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("sales/a.csv"),
+        "{report}"
+    );
+
+    // A key Azurite does not accept: refused (exit 2), the key not repeated.
+    let wrong_key = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5LXdyb25nLWtleQ==";
+    let bad = with_key(wrong_key);
+    let refused = connect(
+        lake,
+        &["check", "--name", "landing"],
+        &crate::support::env_refs(&bad),
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .error_line()
+            .contains("connection 'landing' (azure-blob)"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains(wrong_key));
+    // Flags that would put a secret in the record are refused.
+    let sas_in_url = connect(
+        lake,
+        &[
+            "register",
+            "--name",
+            "x",
+            "--kind",
+            "azure-blob",
+            "--url",
+            "https://devstoreaccount1.blob.core.windows.net/landing?sv=2024&sig=abc",
+        ],
+        &[],
+    );
+    assert_eq!(sas_in_url.code, 2);
+    assert!(
+        sas_in_url.error_line().contains("--sas-env"),
+        "{}",
+        sas_in_url.stderr
+    );
+    assert!(!sas_in_url.stderr.contains("sig=abc"));
+    let mixed = connect(
+        lake,
+        &[
+            "register",
+            "--name",
+            "x",
+            "--kind",
+            "azure-blob",
+            "--url",
+            "az://a/b",
+            "--host",
+            "db",
+        ],
+        &[],
+    );
+    assert_eq!(mixed.code, 2);
+    assert!(
+        mixed
+            .error_line()
+            .contains("--host: does not apply to a azure-blob connection"),
+        "{}",
+        mixed.stderr
+    );
+    let listed = connect(lake, &["list"], &[]);
+    assert_eq!(listed.output("connections"), r#"["landing"]"#);
+    assert!(
+        !all_text(dir.path()).contains(KEY),
+        "the account key leaked into the lake"
+    );
+}
+
+#[test]
+fn snowflake_check_signs_a_key_pair_jwt_against_recorded_sql_api_responses_mock() {
+    let keys = tempfile::tempdir().unwrap();
+    py(
+        "snowflake_replay.py",
+        &["keygen", keys.path().to_str().unwrap()],
+    );
+    let other = tempfile::tempdir().unwrap();
+    py(
+        "snowflake_replay.py",
+        &["keygen", other.path().to_str().unwrap()],
+    );
+    let mut server = Command::new(crate::support::python())
+        .arg(crate::support::repo().join("tests/py/snowflake_replay.py"))
+        .args([
+            "serve",
+            keys.path().join("pub.pem").to_str().unwrap(),
+            "MYORG-SALES",
+            "LOADER",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let port = lines.next().unwrap().unwrap();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let key = std::fs::read_to_string(keys.path().join("key.pem")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().to_str().unwrap();
+    let register = |warehouse: &str, pem: &str| {
+        connect(
+            lake,
+            &[
+                "register",
+                "--name",
+                "warehouse",
+                "--kind",
+                "snowflake",
+                "--account",
+                "myorg.sales",
+                "--user",
+                "loader",
+                "--warehouse",
+                warehouse,
+                "--database",
+                "SALES",
+                "--role",
+                "LOADER_ROLE",
+                "--private-key-env",
+                "SNOWFLAKE_KEY=snowflake-loader/private-key",
+                "--endpoint",
+                &endpoint,
+            ],
+            &[("SNOWFLAKE_KEY", pem)],
+        )
+    };
+    let reg = register("LOAD_WH", &key);
+    assert_eq!(reg.code, 0, "{}", reg.stderr);
+    let report: Value = serde_json::from_str(reg.output("report")).unwrap();
+    assert_eq!(report["details"]["select_1"], 1);
+    assert_eq!(report["details"]["server_version"], "9.38.2");
+    assert!(
+        report["details"]["public_key_fingerprint"]
+            .as_str()
+            .unwrap()
+            .starts_with("SHA256:")
+    );
+    // The statement went with the warehouse, database and role; the 202 was polled to the 200.
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["method"], "POST");
+    assert_eq!(first["jwt_error"], Value::Null, "{first}");
+    assert_eq!(first["body"]["warehouse"], "LOAD_WH");
+    assert_eq!(first["body"]["role"], "LOADER_ROLE");
+    let poll: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(poll["method"], "GET");
+    assert_eq!(poll["jwt_error"], Value::Null, "{poll}");
+
+    // Signed with a key the user does not have: 401, refused (exit 2).
+    let wrong = std::fs::read_to_string(other.path().join("key.pem")).unwrap();
+    let denied = register("LOAD_WH", &wrong);
+    assert_eq!(denied.code, 2, "{}", denied.stderr);
+    assert!(
+        denied.error_line().contains("JWT token is invalid"),
+        "{}",
+        denied.stderr
+    );
+    let _ = lines.next();
+    // A documented SQL error (422) comes back as the line Snowflake wrote.
+    let no_wh = register("MISSING_WH", &key);
+    assert_eq!(no_wh.code, 2, "{}", no_wh.stderr);
+    assert!(
+        no_wh.error_line().contains("No active warehouse selected"),
+        "{}",
+        no_wh.stderr
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    let body = key.lines().nth(1).unwrap();
+    let everything = format!(
+        "{}{}{}{}",
+        all_text(dir.path()),
+        reg.stderr,
+        denied.stderr,
+        no_wh.stderr
+    );
+    assert!(!everything.contains(body), "the private key leaked");
+}
+
+#[test]
+fn postgres_over_tls_encrypts_with_require_and_verifies_with_verify_full() {
+    let pg = Postgres::start_with(true);
+    pg.sql("CREATE DATABASE sales");
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().to_str().unwrap();
+    let env = [(PW_ENV, pg.password.as_str())];
+    let port = pg.port.to_string();
+    let register = |mode: &str| {
+        connect(
+            lake,
+            &[
+                "register",
+                "--name",
+                "tls-db",
+                "--kind",
+                "postgres",
+                "--host",
+                "localhost",
+                "--port",
+                &port,
+                "--database",
+                "sales",
+                "--user",
+                &pg.user,
+                "--sslmode",
+                mode,
+                "--password-env",
+                PW_ENV,
+            ],
+            &env,
+        )
+    };
+    let encrypted = register("require");
+    assert_eq!(encrypted.code, 0, "{}", encrypted.stderr);
+    // The session really is TLS: the server says so for this connection.
+    let imp = import(
+        lake,
+        &[
+            "--dataset",
+            "tls",
+            "--connection",
+            "tls-db",
+            "--query",
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            "--snapshot",
+            "1",
+        ],
+        &env,
+    );
+    assert_eq!(imp.code, 0, "{}", imp.stderr);
+    assert_eq!(dump(imp.output("uri"))["rows"][0]["ssl"], true);
+    // The self-signed certificate is not trusted: verify-full refuses (exit 2, not retryable).
+    let verified = register("verify-full");
+    assert_eq!(verified.code, 2, "{}", verified.stderr);
+    assert!(
+        verified.error_line().contains("certificate"),
+        "{}",
+        verified.stderr
+    );
+}

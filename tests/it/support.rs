@@ -653,6 +653,11 @@ pub struct Postgres {
 
 impl Postgres {
     pub fn start() -> Postgres {
+        Postgres::start_with(false)
+    }
+
+    /// With `tls`, the server also accepts TLS with a self-signed certificate for `localhost`.
+    pub fn start_with(tls: bool) -> Postgres {
         let find = |name: &str| -> PathBuf {
             let candidates = std::env::var_os("PATH")
                 .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
@@ -716,10 +721,51 @@ impl Postgres {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let mut tls_flags = Vec::new();
+        if tls {
+            let (crt, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+            let out = Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=localhost",
+                    "-keyout",
+                ])
+                .arg(&key)
+                .arg("-out")
+                .arg(&crt)
+                .output()
+                .expect("openssl (Debian openssl) makes the test certificate");
+            assert!(
+                out.status.success(),
+                "openssl: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+            if as_root {
+                std::os::unix::fs::chown(&key, Some(65534), Some(65534)).unwrap();
+            }
+            tls_flags = vec![
+                "-c".to_string(),
+                "ssl=on".to_string(),
+                "-c".to_string(),
+                format!("ssl_cert_file={}", crt.display()),
+                "-c".to_string(),
+                format!("ssl_key_file={}", key.display()),
+            ];
+        }
         let port = free_port();
         let child = command(&postgres)
             .arg("-D")
             .arg(&data)
+            .args(&tls_flags)
             .args(["-p", &port.to_string(), "-k"])
             .arg(dir.path())
             .args([

@@ -16,7 +16,7 @@ pub fn parse_url(raw: &str) -> Result<StoreUrl> {
     match StoreUrl::parse("--url", raw)? {
         StoreUrl::Local(_) => Err(Error::invalid(
             "--url",
-            "an azure-blob connection needs an az://<account>/<container> or https:// URL",
+            "an azure-blob connection needs an https://<account>.blob.core.windows.net/<container> or az://<container> URL",
         )),
         url => Ok(url),
     }

@@ -394,10 +394,21 @@ fn pg_error(name: &str, secret: Option<&Secret>, e: &tokio_postgres::Error) -> E
             }
         };
     }
+    let message = redact(one_line(e));
+    // A certificate the client does not trust will not be trusted on a retry either.
+    if message.contains("certificate") || message.contains("server does not support TLS") {
+        return Error::Refused {
+            connection: name.to_string(),
+            kind: KIND,
+            message: format!(
+                "{message}; use --sslmode require to encrypt without verifying, or a server certificate the system trusts"
+            ),
+        };
+    }
     Error::Unreachable {
         connection: name.to_string(),
         kind: KIND,
-        message: redact(one_line(e)),
+        message,
     }
 }
 

@@ -105,7 +105,7 @@ impl SslMode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AzureBlobSpec {
-    /// `az://<account>/<container>[/<prefix>]` or the https URL.
+    /// `https://<account>.blob.core.windows.net/<container>[/<prefix>]`, or `az://<container>[/<prefix>]` with the account from `AZURE_STORAGE_ACCOUNT_NAME`.
     pub url: String,
     /// None of the two: the environment's credential (workload identity in a pod).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -22,27 +22,5 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let dir = cli.command.outputs_dir().to_path_buf();
-    if let ConnectCommand::List(_) = &cli.command {
-        // A person listing wants the names on stdout too.
-        return run_step(
-            "medallion-connect",
-            &dir,
-            &[],
-            list_and_print(&cli.command),
-            outputs,
-        );
-    }
     run_step("medallion-connect", &dir, &[], run(&cli.command), outputs)
-}
-
-async fn list_and_print(
-    command: &ConnectCommand,
-) -> Result<medallion_steps::connect::Connected, medallion_connect::Error> {
-    let done = run(command).await?;
-    if let medallion_steps::connect::Connected::Listed(names) = &done {
-        for n in names {
-            println!("{n}");
-        }
-    }
-    Ok(done)
 }
