@@ -128,6 +128,17 @@ COPY --from=binaries /out/bin/medallion-deploy /medallion-deploy
 USER 65532:65532
 ENTRYPOINT ["/medallion-deploy"]
 
+FROM scratch AS medallion-connect
+ARG VERSION REVISION SOURCE
+LABEL org.opencontainers.image.title="medallion-connect" \
+      org.opencontainers.image.description="Registers and checks data connections (Azure Blob, PostgreSQL, Snowflake); records only references to secrets" \
+      org.opencontainers.image.version="${VERSION}" org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=binaries /out/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=binaries /out/bin/medallion-connect /medallion-connect
+USER 65532:65532
+ENTRYPOINT ["/medallion-connect"]
+
 # The model server: KServe V2 over HTTP on 8080, same non-root user as the steps.
 FROM scratch AS medallion-serve
 ARG VERSION REVISION SOURCE

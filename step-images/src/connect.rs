@@ -135,7 +135,7 @@ pub async fn run(command: &ConnectCommand) -> Result<Connected, Error> {
             let report = if args.no_check {
                 None
             } else {
-                Some(check::check(&connection, args.check.table.as_deref()).await?)
+                Some(check::check(&connection, table(&args.check.table)).await?)
             };
             // Only a connection that works (or was asked not to be checked) is recorded.
             record::save(&lake, &connection).await?;
@@ -151,7 +151,7 @@ pub async fn run(command: &ConnectCommand) -> Result<Connected, Error> {
         ConnectCommand::Check(args) => {
             let lake = StoreLocation::open("lake", &args.lake.lake)?;
             let connection = record::load(&lake, &args.name).await?;
-            let report = check::check(&connection, args.table.as_deref()).await?;
+            let report = check::check(&connection, table(&args.table)).await?;
             check::record(&lake, &report).await?;
             tracing::info!(connection = %connection.name, kind = connection.spec.kind(), seconds = report.seconds, "connection checked");
             Ok(Connected::Checked {
@@ -164,6 +164,11 @@ pub async fn run(command: &ConnectCommand) -> Result<Connected, Error> {
             Ok(Connected::Listed(record::list(&lake).await?))
         }
     }
+}
+
+/// `--table ""` (the template's default) means no table.
+fn table(flag: &Option<String>) -> Option<&str> {
+    flag.as_deref().map(str::trim).filter(|t| !t.is_empty())
 }
 
 /// The record the registration flags describe; flags of another kind are refused.

@@ -186,7 +186,7 @@ fn the_step_library_is_consistent_with_the_images_and_argos_schema() {
         }
     }
     assert_eq!(
-        containers, 16,
-        "import, refine, profile, train, plan, approve-plan, record-review, deploy in both copies"
+        containers, 20,
+        "import, refine, profile, train, plan, approve-plan, record-review, deploy, connect, import-query in both copies"
     );
 }
