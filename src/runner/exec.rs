@@ -142,9 +142,16 @@ pub fn run_container(
                     .map_err(|m| fail(format!("env {name}: {m}")))?;
                 command.env(name, value);
             }
+            None if e.pointer("/valueFrom/secretKeyRef").is_some() => {
+                // Locally the Secret is this machine's environment: the variable (named by the
+                // connection's record) passes through to the step as it is.
+                if let Ok(mut n) = engine.not_applied.lock() {
+                    n.insert("env.valueFrom.secretKeyRef (taken from this environment)".into());
+                }
+            }
             None => {
                 return Err(fail(format!(
-                    "env {name}: only literal values are implemented by medallion run"
+                    "env {name}: only literal values and secretKeyRef are implemented by medallion run"
                 )));
             }
         }

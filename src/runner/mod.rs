@@ -613,7 +613,8 @@ impl Engine {
             "workflow.uid" => Some(self.workflow_uid.clone()),
             "workflow.namespace" => Some("local".into()),
             "workflow.serviceAccountName" => Some("local".into()),
-            "workflow.creationTimestamp" => Some(
+            // A CronWorkflow run here is scheduled the moment it is created.
+            "workflow.creationTimestamp" | "workflow.scheduledTime" => Some(
                 self.created
                     .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             ),

@@ -872,3 +872,51 @@ fn postgres_over_tls_encrypts_with_require_and_verifies_with_verify_full() {
         verified.stderr
     );
 }
+
+#[test]
+fn sales_db_nightly_runs_the_connect_and_import_query_templates_with_medallion_run() {
+    let pg = Postgres::start();
+    pg.sql("CREATE DATABASE sales");
+    pg_in_sales(
+        &pg,
+        "CREATE TABLE sales (id int8, sold_at timestamptz, amount numeric(10,2));
+         INSERT INTO sales SELECT g, now() - interval '2 days' + g * interval '1 second', g * 1.5
+         FROM generate_series(1, 500) g;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let lake_path = dir.path().join("lake");
+    let lake = lake_path.to_str().unwrap();
+    let env = [(PW_ENV, pg.password.as_str())];
+    let reg = register_pg(lake, &pg, "sales-db", &[], &env);
+    assert_eq!(reg.code, 0, "{}", reg.stderr);
+    let runs = dir.path().join("runs");
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        crate::support::repo()
+            .join("workflow-templates/sales-db-nightly.yaml")
+            .display()
+            .to_string(),
+        "--name".into(),
+        "night-1".into(),
+        "-p".into(),
+        format!("lake={lake}"),
+    ];
+    args.extend(crate::pipelines::run_flags(&runs));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = crate::support::medallion(&argv, &env);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let s = crate::pipelines::status(&runs, "night-1");
+    let node = |t: &str| crate::pipelines::node(&s, t).clone();
+    assert_eq!(node("check")["phase"], "Succeeded", "{s:#}");
+    assert_eq!(node("check")["outputs"]["ok"], "true", "{s:#}");
+    assert_eq!(node("import")["outputs"]["rows"], "500", "{s:#}");
+    assert_eq!(node("import")["outputs"]["created"], "true", "{s:#}");
+    let d = dump(node("import")["outputs"]["uri"].as_str().unwrap());
+    assert_eq!(d["rows"].as_array().unwrap().len(), 500);
+    // The password reached the steps through the environment only: no log of the run has it.
+    assert!(
+        !all_text(&runs).contains(&pg.password),
+        "the password leaked into the run"
+    );
+    assert!(!run.stdout.contains(&pg.password) && !run.stderr.contains(&pg.password));
+}

@@ -71,11 +71,12 @@ fn the_step_library_is_consistent_with_the_images_and_argos_schema() {
         .map(|d| d["kind"].as_str().unwrap())
         .collect();
     // The step library twice (namespaced and cluster-wide), the two data pipelines, the
-    // release pipeline and drift-watch.
+    // release pipeline, drift-watch and sales-db-nightly.
     assert_eq!(
         kinds,
         vec![
             "ClusterWorkflowTemplate",
+            "CronWorkflow",
             "CronWorkflow",
             "WorkflowTemplate",
             "WorkflowTemplate",

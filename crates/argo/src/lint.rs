@@ -438,6 +438,8 @@ fn global_variable(v: &str, workflow_params: &BTreeSet<&str>) -> Option<Result<(
         "workflow.serviceAccountName",
         "workflow.mainEntrypoint",
         "workflow.creationTimestamp",
+        // Set on the Workflows a CronWorkflow creates (Argo leaves it unset otherwise).
+        "workflow.scheduledTime",
         "workflow.duration",
         "workflow.status",
         "workflow.priority",
