@@ -33,7 +33,7 @@ fn mounts(
         .chain(engine.spec_volumes.iter())
         .collect();
     let mut out = Vec::new();
-    for m in items(template, "/container/volumeMounts") {
+    for m in items(template, &format!("/{}/volumeMounts", body_of(template))) {
         let name = m.get("name").and_then(Value::as_str).unwrap_or("");
         let mount = m.get("mountPath").and_then(Value::as_str).unwrap_or("");
         let volume = volumes
@@ -67,6 +67,55 @@ fn mounts(
     Ok(out)
 }
 
+/// `container` or `script`: the part of a template that says what runs.
+fn body_of(template: &Value) -> &'static str {
+    if template.get("script").is_some() {
+        "script"
+    } else {
+        "container"
+    }
+}
+
+/// Every mount path in a script's text rewritten into its local folder, in one pass (so a local
+/// folder that itself lies under /tmp is not rewritten again). A mount matches where a path
+/// starts: at the text's start or after whitespace, a quote, `=`, `(` or `:`, and it must end
+/// the path or be followed by `/`.
+pub(super) fn map_paths_in_text(text: &str, mounts: &[(String, PathBuf)]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let bytes = text.as_bytes();
+    while i < text.len() {
+        let at_start = i == 0
+            || matches!(
+                bytes[i - 1],
+                b' ' | b'\t' | b'\n' | b'"' | b'\'' | b'=' | b'(' | b':'
+            );
+        if at_start && bytes[i] == b'/' {
+            let rest = &text[i..];
+            // Mounts are sorted longest first.
+            if let Some((mount, local)) = mounts.iter().find(|(m, _)| {
+                rest.starts_with(m.as_str())
+                    && rest[m.len()..]
+                        .chars()
+                        .next()
+                        .is_none_or(|c| c == '/' || c.is_whitespace() || "\"';)*".contains(c))
+            }) {
+                out.push_str(&local.display().to_string());
+                i += mount.len();
+                continue;
+            }
+        }
+        let c = rest_char(text, i);
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
+}
+
+fn rest_char(text: &str, i: usize) -> char {
+    text[i..].chars().next().unwrap_or(' ')
+}
+
 /// A container path rewritten into the folder of its mount (unchanged when under no mount).
 pub(super) fn map_path(text: &str, mounts: &[(String, PathBuf)]) -> String {
     for (mount, local) in mounts {
@@ -90,7 +139,8 @@ pub fn run_container(
 ) -> Result<ContainerResult, RunError> {
     let tname = template.get("name").and_then(Value::as_str).unwrap_or("?");
     let fail = |m: String| template_error(format!("template {tname}: {m}"));
-    let container = template.get("container").cloned().unwrap_or(Value::Null);
+    let body = body_of(template);
+    let container = template.get(body).cloned().unwrap_or(Value::Null);
     const CONTAINER_FIELDS: &[&str] = &[
         "image",
         "args",
@@ -99,6 +149,7 @@ pub fn run_container(
         "name",
         "imagePullPolicy",
     ];
+    const SCRIPT_FIELDS: &[&str] = &["command", "source"];
     const CONTAINER_POD_ONLY: &[&str] = &[
         "resources",
         "securityContext",
@@ -111,29 +162,89 @@ pub fn run_container(
         for k in map.keys() {
             if CONTAINER_POD_ONLY.contains(&k.as_str()) {
                 if let Ok(mut n) = engine.not_applied.lock() {
-                    n.insert(format!("container.{k}"));
+                    n.insert(format!("{body}.{k}"));
                 }
-            } else if !CONTAINER_FIELDS.contains(&k.as_str()) {
+            } else {
+                let known = CONTAINER_FIELDS.contains(&k.as_str())
+                    || (body == "script" && SCRIPT_FIELDS.contains(&k.as_str()));
+                if known {
+                    continue;
+                }
                 return Err(fail(format!(
-                    "container.{k} is not implemented by medallion run"
+                    "{body}.{k} is not implemented by medallion run"
                 )));
             }
         }
     }
     let image = container.get("image").and_then(Value::as_str).unwrap_or("");
-    let binary = local_binary(&engine.options.bin_dir, image).map_err(fail)?;
     std::fs::create_dir_all(node_dir).map_err(|e| fail(format!("{}: {e}", node_dir.display())))?;
     let mounts = mounts(engine, template, node_dir)?;
-    let args: Vec<String> = items(raw.template, "/container/args")
-        .map(|a| raw.resolve(engine, &value_text(a), &mounts))
-        .collect::<Result<_, _>>()
-        .map_err(|m| fail(format!("args: {m}")))?;
-    let mut command = Command::new(&binary);
-    command.args(&args).stdin(Stdio::null());
+    let mut command = if body == "script" {
+        // An upstream tool's image (terraform) runs its script with the local tool on PATH.
+        let tool = super::upstream_tool(image).map_err(fail)?;
+        let shell: Vec<&str> = items(raw.template, "/script/command")
+            .filter_map(Value::as_str)
+            .collect();
+        if shell != ["sh"] && shell != ["/bin/sh"] {
+            return Err(fail(format!(
+                "script.command {shell:?}: medallion run runs scripts with sh only"
+            )));
+        }
+        let source = raw
+            .template
+            .pointer("/script/source")
+            .map(value_text)
+            .unwrap_or_default();
+        let source = raw
+            .resolve(engine, &map_paths_in_text(&source, &mounts), &[])
+            .map_err(|m| fail(format!("script.source: {m}")))?;
+        let script = node_dir.join("script.sh");
+        std::fs::write(&script, source).map_err(|e| fail(format!("{}: {e}", script.display())))?;
+        tracing::debug!(tool, "script template runs with the local tool");
+        let mut c = Command::new("sh");
+        c.arg(&script);
+        c
+    } else {
+        let binary = local_binary(&engine.options.bin_dir, image).map_err(fail)?;
+        let args: Vec<String> = items(raw.template, "/container/args")
+            .map(|a| raw.resolve(engine, &value_text(a), &mounts))
+            .collect::<Result<_, _>>()
+            .map_err(|m| fail(format!("args: {m}")))?;
+        let mut c = Command::new(binary);
+        c.args(&args);
+        c
+    };
+    let binary = PathBuf::from(command.get_program());
+    // Input artifacts: the task's files copied to their paths (mapped into the node's mounts).
+    for a in items(template, "/inputs/artifacts") {
+        let name = a.get("name").and_then(Value::as_str).unwrap_or("");
+        let path = a.get("path").and_then(Value::as_str).unwrap_or("");
+        let from = raw
+            .artifacts
+            .get(name)
+            .ok_or_else(|| fail(format!("input artifact {name} is not given")))?;
+        let local = PathBuf::from(map_path(path, &mounts));
+        if local.as_os_str() == path {
+            return Err(fail(format!(
+                "input artifact {name}: {path} is under no volume mount; mount an emptyDir above it"
+            )));
+        }
+        if let Some(parent) = local.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| fail(e.to_string()))?;
+        }
+        std::fs::copy(from, &local).map_err(|e| {
+            fail(format!(
+                "input artifact {name}: copy {} to {}: {e}",
+                from.display(),
+                local.display()
+            ))
+        })?;
+    }
+    command.stdin(Stdio::null());
     for (name, value) in &engine.options.step_env {
         command.env(name, value);
     }
-    for e in items(raw.template, "/container/env") {
+    for e in items(raw.template, &format!("/{body}/env")) {
         let name = e.get("name").and_then(Value::as_str).unwrap_or("");
         match e.get("value") {
             Some(v) => {
@@ -201,6 +312,7 @@ pub fn run_container(
                 message,
                 outputs: BTreeMap::new(),
                 rejected: false,
+                artifacts: BTreeMap::new(),
             },
             exit_code,
             artifacts: BTreeMap::new(),
@@ -230,6 +342,7 @@ pub fn run_container(
                             ),
                             outputs: BTreeMap::new(),
                             rejected: false,
+                            artifacts: BTreeMap::new(),
                         },
                         exit_code,
                         artifacts: BTreeMap::new(),
@@ -269,6 +382,7 @@ pub fn run_container(
             message: String::new(),
             outputs,
             rejected: false,
+            artifacts: BTreeMap::new(),
         },
         exit_code,
         artifacts,
@@ -381,6 +495,7 @@ pub fn suspend(engine: &Engine, template: &Value, path: &str) -> Result<Outcome,
                     message: format!("suspend {task} was stopped by --reject"),
                     outputs,
                     rejected: true,
+                    artifacts: BTreeMap::new(),
                 });
             }
             (Some(Decision::Approve), _) => {}
@@ -399,6 +514,7 @@ pub fn suspend(engine: &Engine, template: &Value, path: &str) -> Result<Outcome,
                         message: format!("suspend {task} was stopped"),
                         outputs,
                         rejected: true,
+                        artifacts: BTreeMap::new(),
                     });
                 }
             }
@@ -414,6 +530,7 @@ pub fn suspend(engine: &Engine, template: &Value, path: &str) -> Result<Outcome,
         message: String::new(),
         outputs,
         rejected: false,
+        artifacts: BTreeMap::new(),
     })
 }
 
@@ -572,6 +689,7 @@ pub fn plugin(engine: &Engine, template: &Value, path: &str) -> Result<Outcome, 
                     message,
                     outputs,
                     rejected: false,
+                    artifacts: BTreeMap::new(),
                 });
             }
             "Failed" | "Error" => {
@@ -580,6 +698,7 @@ pub fn plugin(engine: &Engine, template: &Value, path: &str) -> Result<Outcome, 
                     message,
                     outputs,
                     rejected: false,
+                    artifacts: BTreeMap::new(),
                 });
             }
             "Running" | "Pending" | "" => {
@@ -770,6 +889,20 @@ impl MemoSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn script_paths_map_once_at_path_starts() {
+        let mounts = vec![
+            ("/tmp/outputs".to_string(), PathBuf::from("/x/out")),
+            ("/config".to_string(), PathBuf::from("/repo/cfg")),
+            ("/tmp".to_string(), PathBuf::from("/tmp/.tmpA/vol-tmp")),
+        ];
+        let text = "cp -L /config/*.tf /tmp/work/\nterraform show -json /tmp/outputs/tfplan > /tmp/outputs/plan.json\necho \"abc  /tmp/in/tfplan\" | sha256sum -c -\nHOME=/tmp x/tmp/y /tmpfoo";
+        assert_eq!(
+            map_paths_in_text(text, &mounts),
+            "cp -L /repo/cfg/*.tf /tmp/.tmpA/vol-tmp/work/\nterraform show -json /x/out/tfplan > /x/out/plan.json\necho \"abc  /tmp/.tmpA/vol-tmp/in/tfplan\" | sha256sum -c -\nHOME=/tmp/.tmpA/vol-tmp x/tmp/y /tmpfoo"
+        );
+    }
 
     #[test]
     fn paths_under_mounts_are_rewritten_longest_mount_first() {

@@ -128,6 +128,8 @@ impl Phase {
 struct Leaf<'a> {
     template: &'a Value,
     inputs: &'a BTreeMap<String, String>,
+    /// Input artifacts given by the task: name → local file.
+    artifacts: &'a BTreeMap<String, PathBuf>,
 }
 
 impl Leaf<'_> {
@@ -158,7 +160,12 @@ struct Outcome {
     message: String,
     outputs: BTreeMap<String, String>,
     rejected: bool,
+    /// Output artifacts: name → the kept local file.
+    artifacts: BTreeMap<String, PathBuf>,
 }
+
+/// The argument key prefix that carries an input artifact's local file to the invoked template.
+const ARTIFACT_ARG: &str = "artifacts.";
 
 /// Templates of one spec, by name.
 type Scope = Arc<BTreeMap<String, Value>>;
@@ -171,6 +178,7 @@ const TEMPLATE_FIELDS: &[&str] = &[
     "outputs",
     "dag",
     "container",
+    "script",
     "suspend",
     "plugin",
     "retryStrategy",
@@ -205,6 +213,9 @@ const POD_ONLY_FIELDS: &[&str] = &[
     "volumeClaimTemplates",
 ];
 const SPEC_FIELDS: &[&str] = &[
+    // A workflow-level mutex: the run holds it from start to end, and mutexes are per process
+    // (as for templates), so a single run always has it.
+    "synchronization",
     "entrypoint",
     "arguments",
     "templates",
@@ -670,8 +681,23 @@ impl Engine {
             check_enum(p, &value, &format!("template {tname}: input {name}"))?;
             inputs.insert(name.to_string(), value);
         }
+        // Input artifacts arrive as `artifacts.<name>` arguments holding a local file.
+        let mut artifacts = BTreeMap::new();
+        for a in items(template, "/inputs/artifacts") {
+            let name = a.get("name").and_then(Value::as_str).unwrap_or("");
+            let given = arguments.get(&format!("{ARTIFACT_ARG}{name}")).ok_or_else(|| {
+                fail_at(format!(
+                    "input artifact {name:?} is not given (arguments.artifacts with from: a task's output artifact)"
+                ))
+            })?;
+            artifacts.insert(name.to_string(), PathBuf::from(given));
+        }
         for given in arguments.keys() {
-            if !inputs.contains_key(given) {
+            if let Some(a) = given.strip_prefix(ARTIFACT_ARG) {
+                if !artifacts.contains_key(a) {
+                    return Err(fail_at(format!("takes no input artifact {a:?}")));
+                }
+            } else if !inputs.contains_key(given) {
                 return Err(fail_at(format!("takes no input parameter {given:?}")));
             }
         }
@@ -689,6 +715,7 @@ impl Engine {
         let raw = Leaf {
             template,
             inputs: &inputs,
+            artifacts: &artifacts,
         };
         self.run_leaf(&resolved, &raw, path, display)
     }
@@ -734,6 +761,7 @@ impl Engine {
                 message: String::new(),
                 outputs,
                 rejected: false,
+                artifacts: BTreeMap::new(),
             });
         }
         let locks = exec::mutex_names(template).map_err(template_error)?;
@@ -769,9 +797,12 @@ impl Engine {
             attempt += 1;
             record.attempts = attempt;
             let node_dir = self.run_dir.join(format!("{}-{attempt}", sanitize(path)));
-            let (outcome, exit_code) = if template.get("container").is_some() {
-                let r = exec::run_container(self, template, raw, &node_dir)?;
+            let (outcome, exit_code) = if template.get("container").is_some()
+                || template.get("script").is_some()
+            {
+                let mut r = exec::run_container(self, template, raw, &node_dir)?;
                 record.artifacts = r.artifacts.clone();
+                r.outcome.artifacts = r.artifacts;
                 (r.outcome, r.exit_code)
             } else if template.get("suspend").is_some() {
                 (exec::suspend(self, template, path)?, None)
@@ -779,7 +810,7 @@ impl Engine {
                 (exec::plugin(self, template, path)?, None)
             } else {
                 return Err(template_error(format!(
-                    "template {}: has no dag, container, suspend or plugin; only those are implemented by medallion run",
+                    "template {}: has no dag, container, script, suspend or plugin; only those are implemented by medallion run",
                     template.get("name").and_then(Value::as_str).unwrap_or("?")
                 )));
             };
@@ -1036,6 +1067,7 @@ impl Engine {
                 message,
                 outputs: BTreeMap::new(),
                 rejected,
+                artifacts: BTreeMap::new(),
             });
         }
         // DAG outputs: valueFrom.parameter over the tasks' outputs.
@@ -1063,6 +1095,7 @@ impl Engine {
             message: String::new(),
             outputs,
             rejected: false,
+            artifacts: BTreeMap::new(),
         })
     }
 
@@ -1095,6 +1128,7 @@ impl Engine {
                     message: why.to_string(),
                     outputs: BTreeMap::new(),
                     rejected: false,
+                    artifacts: BTreeMap::new(),
                 },
             );
         }
@@ -1192,6 +1226,17 @@ impl Engine {
             .map_err(|m| template_error(format!("task {name}: argument {pname}: {m}")))?;
             arguments.insert(pname.to_string(), v);
         }
+        for a in items(task, "/arguments/artifacts") {
+            let aname = a.get("name").and_then(Value::as_str).unwrap_or("");
+            let Some(from) = a.get("from").and_then(Value::as_str) else {
+                return Err(template_error(format!(
+                    "task {name}: artifact {aname}: only `from` (a task's output artifact) is implemented by medallion run"
+                )));
+            };
+            let local = substitute(from, &|n| task_variable(n, done), true)
+                .map_err(|m| template_error(format!("task {name}: artifact {aname}: {m}")))?;
+            arguments.insert(format!("{ARTIFACT_ARG}{aname}"), local);
+        }
         if let Some(d) = self.deadline
             && Instant::now() > d
         {
@@ -1200,6 +1245,7 @@ impl Engine {
                 message: "the workflow's activeDeadlineSeconds passed".into(),
                 outputs: BTreeMap::new(),
                 rejected: false,
+                artifacts: BTreeMap::new(),
             });
         }
         self.invoke(&template, &target_scope, &arguments, path, display)
@@ -1213,6 +1259,9 @@ fn task_variable(name: &str, done: &BTreeMap<String, Outcome>) -> Option<String>
     let o = done.get(task)?;
     if field == "status" {
         return Some(o.phase.as_str().to_string());
+    }
+    if let Some(a) = field.strip_prefix("outputs.artifacts.") {
+        return o.artifacts.get(a).map(|p| p.display().to_string());
     }
     o.outputs
         .get(field.strip_prefix("outputs.parameters.")?)
@@ -1274,6 +1323,30 @@ fn write_status(
 }
 
 /// The binary a container image maps to.
+/// The local tool for an upstream image's script template (lint's list of allowed images).
+fn upstream_tool(image: &str) -> Result<&'static str, String> {
+    let Some(tool) = medallion_argo::lint::upstream_image(image) else {
+        return Err(format!(
+            "script image {image:?} is not one medallion run maps to a local tool ({})",
+            medallion_argo::lint::UPSTREAM_IMAGES
+                .iter()
+                .map(|(i, t)| format!("{i} → {t}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    };
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    if found {
+        Ok(tool)
+    } else {
+        Err(format!(
+            "script image {image:?} runs the local `{tool}`, which is not on PATH; install it"
+        ))
+    }
+}
+
 fn local_binary(bin_dir: &Path, image: &str) -> Result<PathBuf, String> {
     let name = image_name(image);
     if !name.starts_with("medallion-") {

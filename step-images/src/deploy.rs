@@ -71,6 +71,10 @@ pub struct DeployArgs {
     /// folder per endpoint
     #[arg(long, env = "MEDALLION_MANIFESTS_DIR")]
     pub manifests_dir: Option<PathBuf>,
+    /// Infrastructure plans: the saved Terraform plan file about to be applied; checked against
+    /// the approved plan (its SHA-256), then `terraform apply` may run it
+    #[arg(long, env = "MEDALLION_TERRAFORM_PLANFILE")]
+    pub terraform_planfile: Option<PathBuf>,
     /// Where to write the outputs
     #[arg(long, env = "MEDALLION_OUTPUTS_DIR", default_value = "/tmp/outputs")]
     pub outputs_dir: PathBuf,

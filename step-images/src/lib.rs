@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use medallion_lake::{Classified, Error, ErrorClass};
 use serde_json::Value;
 
+pub mod apply_gate;
 pub mod connect;
 pub mod deploy;
 pub mod import;

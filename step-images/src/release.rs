@@ -8,7 +8,7 @@ use medallion_lake::{DatasetName, StoreLocation};
 use medallion_release::Error;
 use medallion_release::deployments;
 use medallion_release::model_release::{self, DeployTarget, ReleaseRequest, Running, SlotState};
-use medallion_release::plan::{self, Plan, PlanKind};
+use medallion_release::plan::{self, Plan};
 use medallion_release::plan_approval::{self, PlanApproval};
 use medallion_release::policy::{Decision, Policy, Review};
 use medallion_release::terraform;
@@ -38,6 +38,14 @@ pub struct PlanArgs {
     /// Infrastructure: the output of `terraform show -json <planfile>`
     #[arg(long, env = "MEDALLION_TERRAFORM_PLAN", conflicts_with = "model")]
     pub terraform_plan: Option<PathBuf>,
+    /// Infrastructure: the saved plan file itself (`terraform plan -out`); its SHA-256 goes into
+    /// the plan, so medallion-deploy --terraform-planfile can prove the file to apply is the one approved
+    #[arg(
+        long,
+        env = "MEDALLION_TERRAFORM_PLANFILE",
+        requires = "terraform_plan"
+    )]
+    pub terraform_planfile: Option<PathBuf>,
     /// Model release: the model to release to the endpoint named by --target
     #[arg(long, env = "MEDALLION_MODEL", requires = "model_version")]
     pub model: Option<String>,
@@ -114,13 +122,13 @@ pub async fn plan(args: &PlanArgs) -> Result<Planned, Error> {
             String::new()
         }
     );
-    let new = plan::new_plan(
-        PlanKind::Infrastructure,
-        &target,
-        text,
-        summary.changes,
-        None,
-    )?;
+    let planfile_sha256 = match &args.terraform_planfile {
+        Some(p) => Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            read_file("--terraform-planfile", p)?,
+        ))),
+        None => None,
+    };
+    let new = plan::new_terraform_plan(&target, text, summary.changes, planfile_sha256)?;
     let (plan, created) = plan::store(&lake, new).await?;
     let uri = lake.url_of(&lake.path(&medallion_lake::layout::release_dir(&target, &plan.id)));
     Ok(Planned { plan, created, uri })

@@ -17,6 +17,7 @@ mod images;
 mod import_local;
 mod models;
 mod pipelines;
+mod platform;
 mod plugin;
 mod profile;
 mod refine;

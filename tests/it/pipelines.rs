@@ -484,7 +484,7 @@ fn the_runner_honours_when_depends_suspend_and_refuses_what_it_does_not_implemen
         &file,
         SEMANTICS.replace(
             "      suspend: {}",
-            "      script: {image: x, source: echo}",
+            "      resource: {action: create, manifest: x}",
         ),
     )
     .unwrap();
@@ -493,7 +493,7 @@ fn the_runner_honours_when_depends_suspend_and_refuses_what_it_does_not_implemen
     assert!(
         refused
             .stderr
-            .contains("template review: script is not implemented by medallion run"),
+            .contains("template review: resource is not implemented by medallion run"),
         "{}",
         refused.stderr
     );

@@ -71,13 +71,14 @@ fn the_step_library_is_consistent_with_the_images_and_argos_schema() {
         .map(|d| d["kind"].as_str().unwrap())
         .collect();
     // The step library twice (namespaced and cluster-wide), the two data pipelines, the
-    // release pipeline, drift-watch and sales-db-nightly.
+    // release and platform pipelines, drift-watch and sales-db-nightly.
     assert_eq!(
         kinds,
         vec![
             "ClusterWorkflowTemplate",
             "CronWorkflow",
             "CronWorkflow",
+            "WorkflowTemplate",
             "WorkflowTemplate",
             "WorkflowTemplate",
             "WorkflowTemplate",
@@ -118,10 +119,26 @@ fn the_step_library_is_consistent_with_the_images_and_argos_schema() {
             if t.get("dag").is_some() {
                 continue; // pipelines: checked by `medallion lint` (tests/it/pipelines.rs)
             }
+            if let Some(sc) = t.get("script") {
+                // The platform pipeline's upstream terraform image: pod-hardened like ours, not
+                // retried (a half-applied change needs a person).
+                let image = sc["image"].as_str().unwrap();
+                assert!(
+                    image.starts_with("docker.io/hashicorp/terraform:"),
+                    "{name}: {image}"
+                );
+                let sec = &sc["securityContext"];
+                assert_eq!(sec["runAsUser"], 65532, "{name}");
+                assert_eq!(sec["readOnlyRootFilesystem"], true, "{name}");
+                assert_eq!(sec["capabilities"]["drop"][0], "ALL", "{name}");
+                assert!(sc["resources"]["limits"].is_object(), "{name}");
+                assert!(t.get("retryStrategy").is_none(), "{name}");
+                continue;
+            }
             let Some(c) = t.get("container") else {
                 assert!(
                     t.get("plugin").is_some() || t.get("suspend").is_some(),
-                    "{name} is neither a container, a plugin nor a suspend template"
+                    "{name} is neither a container, a script, a plugin nor a suspend template"
                 );
                 continue;
             };
@@ -187,7 +204,7 @@ fn the_step_library_is_consistent_with_the_images_and_argos_schema() {
         }
     }
     assert_eq!(
-        containers, 20,
-        "import, refine, profile, train, plan, approve-plan, record-review, deploy, connect, import-query in both copies"
+        containers, 22,
+        "import, refine, profile, train, plan, approve-plan, record-review, deploy, connect, import-query in both copies; the platform pipeline's plan-infrastructure and authorize-apply"
     );
 }

@@ -307,12 +307,17 @@ fn check_images(
                     && let Some(reference) = v.as_str()
                 {
                     let base = image_name(reference);
-                    if !images.contains(base) {
+                    if !images.contains(base) && upstream_image(reference).is_none() {
                         add(
                             &child,
                             format!(
-                                "image {reference:?} is not one this repository builds (Dockerfile targets: {})",
-                                images.iter().cloned().collect::<Vec<_>>().join(", ")
+                                "image {reference:?} is not one this repository builds (Dockerfile targets: {}) nor an allowed upstream image ({})",
+                                images.iter().cloned().collect::<Vec<_>>().join(", "),
+                                UPSTREAM_IMAGES
+                                    .iter()
+                                    .map(|(i, _)| *i)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             ),
                         );
                     }
@@ -328,6 +333,25 @@ fn check_images(
         }
         _ => {}
     }
+}
+
+/// Upstream images the templates may use besides ours (the platform pipeline's terraform), each
+/// with the tool `medallion run` runs locally in its place. One list, for lint and the runner.
+pub const UPSTREAM_IMAGES: &[(&str, &str)] = &[("hashicorp/terraform", "terraform")];
+
+/// The local tool of an allowed upstream image (`docker.io/hashicorp/terraform:1.11.4` →
+/// `terraform`), or `None`.
+pub fn upstream_image(reference: &str) -> Option<&'static str> {
+    let without_digest = reference.split('@').next().unwrap_or(reference);
+    let repo = without_digest
+        .rsplit_once(':')
+        .filter(|(_, tag)| !tag.contains('/'))
+        .map_or(without_digest, |(r, _)| r);
+    let repo = repo.strip_prefix("docker.io/").unwrap_or(repo);
+    UPSTREAM_IMAGES
+        .iter()
+        .find(|(i, _)| *i == repo)
+        .map(|(_, tool)| *tool)
 }
 
 /// `ghcr.io/org/medallion-import:0.1.0` → `medallion-import`.
@@ -681,18 +705,22 @@ fn check_task_variable(
             Ok(())
         }
         f => {
-            let Some(p) = f.strip_prefix("outputs.parameters.") else {
+            let (p, list, what) = if let Some(p) = f.strip_prefix("outputs.parameters.") {
+                (p, "/outputs/parameters", "output parameter")
+            } else if let Some(a) = f.strip_prefix("outputs.artifacts.") {
+                (a, "/outputs/artifacts", "output artifact")
+            } else {
                 return Err(format!("{f:?} is not a task field Argo defines"));
             };
             let target = library
                 .target(local, tasks[index])
                 .map_err(|m| format!("task {task:?} {m}"))?;
-            let declared = param_names(target.pointer("/outputs/parameters"));
+            let declared = param_names(target.pointer(list));
             if declared.contains(p) {
                 Ok(())
             } else {
                 Err(missing(
-                    &format!("output parameter of task {task}"),
+                    &format!("{what} of task {task}"),
                     p,
                     declared.iter().copied(),
                 ))

@@ -35,6 +35,10 @@ pub struct Plan {
     /// For model releases: what to deploy where (everything medallion-deploy needs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<ModelRelease>,
+    /// For infrastructure plans: SHA-256 of the saved Terraform plan file, so the approval covers
+    /// exactly the file `terraform apply` will be given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terraform_planfile_sha256: Option<String>,
     /// SHA-256 of this plan with `hash` empty (see the module docs).
     #[serde(default)]
     pub hash: String,
@@ -225,9 +229,26 @@ fn seal_new(
         changes,
         metrics,
         release,
+        terraform_planfile_sha256: None,
         hash: String::new(),
     }
     .seal()
+}
+
+/// An infrastructure plan whose saved plan file has this SHA-256: the id covers the file too, so
+/// a new `terraform plan` (a new file) is a new plan needing its own approval.
+pub fn new_terraform_plan(
+    target: &DatasetName,
+    summary: String,
+    changes: Vec<Change>,
+    planfile_sha256: Option<String>,
+) -> Result<Plan> {
+    let kind = PlanKind::Infrastructure;
+    let identity = serde_json::to_vec(&(kind, target.as_str(), &changes, &planfile_sha256))
+        .map_err(|e| Error::invalid("plan", "id", e.to_string()))?;
+    let mut plan = seal_new(kind, target, summary, changes, None, None, &identity)?;
+    plan.terraform_planfile_sha256 = planfile_sha256;
+    plan.seal()
 }
 
 /// Stores `plan.json` (create-only) and `summary.md` under `releases/<target>/<plan-id>/`. When
@@ -364,6 +385,7 @@ pub(crate) fn sample(changes: Vec<Change>) -> Plan {
         changes,
         metrics: None,
         release: None,
+        terraform_planfile_sha256: None,
         hash: String::new(),
     }
 }

@@ -6,6 +6,10 @@
 //! answer, the `production` alias moved by compare-and-swap, the pointer switched, the old slot
 //! kept for `medallion rollback`. On failure the new server is stopped and nothing else changes.
 //!
+//! Infrastructure plans (`--terraform-planfile <saved plan>`): the gate before `terraform apply`;
+//! the approval must be bound to the plan and the file must be the one planned (SHA-256).
+//! Outputs then: status (authorized), plan-id, planfile-sha256, authorized-by.
+//!
 //! Outputs (files under --outputs-dir): status, plan-id, version, slot, url, previous-version, created.
 //! Exit codes: 0 deployed (or applied before), 1 retryable (server not ready in time, lake
 //! unreachable), 2 bad input, 3 refused or rolled back (smoke test failed, alias moved meanwhile).
@@ -14,7 +18,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use medallion_steps::deploy::{DeployArgs, deploy, deploy_outputs};
-use medallion_steps::run_step;
+use medallion_steps::{apply_gate, run_step};
 
 /// Apply an approved model-release plan.
 #[derive(Parser, Debug)]
@@ -26,6 +30,16 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.args.terraform_planfile.is_some() {
+        // An infrastructure plan: prove the saved plan file is the approved one.
+        return run_step(
+            "medallion-deploy",
+            &cli.args.outputs_dir,
+            &[],
+            apply_gate::authorize(&cli.args),
+            apply_gate::outputs,
+        );
+    }
     run_step(
         "medallion-deploy",
         &cli.args.outputs_dir,
