@@ -17,6 +17,7 @@ use medallion_release::plan::{self, Action, Plan};
 use medallion_release::plan_approval;
 
 use crate::StepOutputs;
+use crate::kube_apply::{KubeArgs, KubeClient, object_path};
 use crate::local_endpoint::{self, Active, EndpointDir, LocalError, ServeCommand, SlotProcess};
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,8 @@ pub struct DeployArgs {
     /// folder per endpoint
     #[arg(long, env = "MEDALLION_MANIFESTS_DIR")]
     pub manifests_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub kube: KubeArgs,
     /// Infrastructure plans: the saved Terraform plan file about to be applied; checked against
     /// the approved plan (its SHA-256), then `terraform apply` may run it
     #[arg(long, env = "MEDALLION_TERRAFORM_PLANFILE")]
@@ -147,12 +150,6 @@ pub async fn deploy(args: &DeployArgs) -> Result<Deployed, DeployError> {
             previous_version: release.production_version,
         });
     }
-    if release.target == DeployTarget::Kubernetes {
-        return Err(DeployError::Refused {
-            what: format!("plan {}", plan.id),
-            message: "targets kubernetes, which this build cannot apply yet; plan with --deploy-target manifests and let Argo CD or Flux apply them, or local".into(),
-        });
-    }
     let mut result = DeployResult {
         format: 1,
         plan_id: plan.id.clone(),
@@ -172,6 +169,9 @@ pub async fn deploy(args: &DeployArgs) -> Result<Deployed, DeployError> {
     };
     if release.target == DeployTarget::Manifests {
         return write_manifests(args, &lake, &endpoint, &plan, &release, result).await;
+    }
+    if release.target == DeployTarget::Kubernetes {
+        return apply_kubernetes(args, &lake, &endpoint, &plan, &release, result).await;
     }
     let ep = EndpointDir::new(&args.local.state_dir, endpoint.as_str());
     let client = local_endpoint::client()?;
@@ -269,18 +269,58 @@ async fn write_manifests(
                 .into(),
         });
     };
+    let state = match recorded_preflight(lake, endpoint, plan, release, &mut result).await? {
+        Preflight::Done(d) => return Ok(*d),
+        Preflight::Go(state) => state,
+    };
+    let (dir, written) = write_objects(root, endpoint, &plan.id, &release.objects)?;
+    let url = promote(lake, endpoint, state.as_deref(), plan, release, "manifests").await?;
+    result.status = "written".into();
+    result.detail = format!(
+        "{} objects written under {} for GitOps: {}",
+        written.len(),
+        dir.display(),
+        written.join(", ")
+    );
+    result.url = Some(url);
+    result.finished_at = now();
+    let result = deployments::record_result(lake, &result).await?;
+    Ok(Deployed {
+        result,
+        created: true,
+        previous_version: release.production_version,
+    })
+}
+
+/// What the lake-recorded targets (manifests, kubernetes) find before applying.
+enum Preflight {
+    /// Nothing to change: the result is recorded and returned.
+    Done(Box<Deployed>),
+    /// Go ahead; the release state as the lake records it.
+    Go(Option<Box<ReleaseState>>),
+}
+
+/// A plan that changes nothing is recorded as already serving; a plan made against another
+/// recorded state is refused.
+async fn recorded_preflight(
+    lake: &StoreLocation,
+    endpoint: &DatasetName,
+    plan: &Plan,
+    release: &ModelRelease,
+    result: &mut DeployResult,
+) -> Result<Preflight, DeployError> {
     let state = deployments::current(lake, endpoint).await?;
     if plan.changes.iter().all(|c| c.action == Action::NoOp) {
         result.status = "already-serving".into();
         result.detail = format!("v{} already serves from {}", release.version, release.slot);
         result.url = state.as_ref().and_then(|s| s.url.clone());
         result.finished_at = now();
-        let result = deployments::record_result(lake, &result).await?;
-        return Ok(Deployed {
+        let result = deployments::record_result(lake, result).await?;
+        return Ok(Preflight::Done(Box::new(Deployed {
             result,
             created: true,
             previous_version: release.production_version,
-        });
+        })));
     }
     let serving = state.as_ref().map(|s| (s.serving.slot, s.serving.version));
     let planned = release.running.active.as_ref().map(|a| (a.slot, a.version));
@@ -293,7 +333,19 @@ async fn write_manifests(
             ),
         });
     }
-    let (dir, written) = write_objects(root, endpoint, &plan.id, &release.objects)?;
+    Ok(Preflight::Go(state.map(Box::new)))
+}
+
+/// After the objects are in place: `production` moves (compare-and-swap) and the release is
+/// recorded. Returns the Service's in-cluster URL.
+async fn promote(
+    lake: &StoreLocation,
+    endpoint: &DatasetName,
+    state: Option<&ReleaseState>,
+    plan: &Plan,
+    release: &ModelRelease,
+    how: &str,
+) -> Result<String, DeployError> {
     let model = DatasetName::new(&release.model)?;
     let by = format!("medallion-deploy plan {}", plan.id);
     models::move_alias(
@@ -304,27 +356,136 @@ async fn write_manifests(
             version: release.version,
             expect: Some(release.production_version),
             by: &by,
-            reason: Some(&format!("released to endpoint {endpoint} (manifests)")),
+            reason: Some(&format!("released to endpoint {endpoint} ({how})")),
         },
     )
     .await?;
     let url = service_url(endpoint, release.namespace.as_deref());
-    record_release(
-        lake,
-        endpoint,
-        state.as_ref(),
-        plan,
-        release,
-        url.clone(),
-        by.clone(),
-    )
-    .await?;
-    result.status = "written".into();
+    record_release(lake, endpoint, state, plan, release, url.clone(), by).await?;
+    Ok(url)
+}
+
+/// The `kubernetes` target: server-side apply of the slot's Deployment (and HPA), wait for its
+/// rollout, switch the Service's selector, smoke-test through the Service (the API server's
+/// proxy), then move `production`. A rollout that does not finish leaves the Service (and the
+/// traffic) on the old slot; a failed smoke test puts the old selector back.
+async fn apply_kubernetes(
+    args: &DeployArgs,
+    lake: &StoreLocation,
+    endpoint: &DatasetName,
+    plan: &Plan,
+    release: &ModelRelease,
+    mut result: DeployResult,
+) -> Result<Deployed, DeployError> {
+    let state = match recorded_preflight(lake, endpoint, plan, release, &mut result).await? {
+        Preflight::Done(d) => return Ok(*d),
+        Preflight::Go(state) => state,
+    };
+    let failed = |message: String, class: ErrorClass| DeployError::Failed {
+        plan: plan.id.clone(),
+        endpoint: endpoint.to_string(),
+        message,
+        class,
+    };
+    let kube = KubeClient::new(&args.kube).map_err(|(m, c)| failed(m, c))?;
+    let namespace = release
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    let kind = |o: &serde_json::Value| {
+        o.get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let (services, workloads): (Vec<&serde_json::Value>, Vec<&serde_json::Value>) =
+        release.objects.iter().partition(|o| kind(o) == "Service");
+    let (Some(service), Some(deployment)) = (
+        services.first(),
+        workloads.iter().find(|o| kind(o) == "Deployment"),
+    ) else {
+        return Err(DeployError::Refused {
+            what: format!("plan {}", plan.id),
+            message: "holds no Deployment or no Service to apply; plan again".into(),
+        });
+    };
+    let record_failed = |message: String, smoke: Option<Smoke>| {
+        let mut r = result.clone();
+        r.status = "failed".into();
+        r.detail = message;
+        r.smoke = smoke;
+        r.finished_at = now();
+        r
+    };
+    for o in &workloads {
+        kube.apply(o).await.map_err(|(m, c)| failed(m, c))?;
+    }
+    let name = deployment
+        .pointer("/metadata/name")
+        .and_then(|n| n.as_str())
+        .unwrap_or_default();
+    let timeout = Duration::from_secs(args.kube.rollout_timeout);
+    if let Err((message, class)) = kube.wait_rollout(&namespace, name, timeout).await {
+        let r = record_failed(
+            format!("{message}; the Service still selects the old slot"),
+            None,
+        );
+        if let Err(e) = deployments::record_failure(lake, &r).await {
+            tracing::warn!("cannot record the failed attempt: {e}");
+        }
+        return Err(failed(r.detail, class));
+    }
+    let service_path = object_path(service).map_err(|(m, c)| failed(m, c))?;
+    let before = kube
+        .get(&service_path)
+        .await
+        .map_err(|(m, c)| failed(m, c))?;
+    kube.apply(service).await.map_err(|(m, c)| failed(m, c))?;
+    let proxy = kube.service_proxy(&namespace, endpoint.as_str(), "http");
+    let smoke = smoke_test(lake, release, kube.http(), &proxy).await;
+    let passed = matches!(&smoke, Ok(s) if s.passed);
+    if !passed {
+        // Roll back: the old selector takes the traffic again (or the new Service goes).
+        let restored = match &before {
+            Some(b) => {
+                let mut old = (*service).clone();
+                old["spec"]["selector"] = b.pointer("/spec/selector").cloned().unwrap_or_default();
+                kube.apply(&old)
+                    .await
+                    .map(|_| "the Service selects the old slot again")
+            }
+            None => kube
+                .delete(&service_path)
+                .await
+                .map(|()| "the Service this release created is deleted"),
+        };
+        let (message, class, smoke) = match smoke {
+            Ok(s) => (
+                format!(
+                    "smoke test through the Service answered {:?}, expected {}",
+                    s.served, s.expected
+                ),
+                ErrorClass::Precondition,
+                Some(s),
+            ),
+            Err((m, c)) => (format!("smoke test through the Service: {m}"), c, None),
+        };
+        let message = match restored {
+            Ok(what) => format!("{message}; {what}"),
+            Err((m, _)) => format!("{message}; restoring the Service failed too: {m}"),
+        };
+        let r = record_failed(message, smoke);
+        if let Err(e) = deployments::record_failure(lake, &r).await {
+            tracing::warn!("cannot record the failed attempt: {e}");
+        }
+        return Err(failed(r.detail, class));
+    }
+    let url = promote(lake, endpoint, state.as_deref(), plan, release, "kubernetes").await?;
+    result.status = "deployed".into();
+    result.smoke = smoke.ok();
     result.detail = format!(
-        "{} objects written under {} for GitOps: {}",
-        written.len(),
-        dir.display(),
-        written.join(", ")
+        "{} v{} rolled out as {namespace}/{name}; the Service selects {}",
+        release.model, release.version, release.slot
     );
     result.url = Some(url);
     result.finished_at = now();

@@ -19,6 +19,7 @@ pub mod apply_gate;
 pub mod connect;
 pub mod deploy;
 pub mod import;
+pub mod kube_apply;
 pub mod local_endpoint;
 pub mod profile;
 pub mod refine;

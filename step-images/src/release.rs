@@ -183,16 +183,18 @@ async fn plan_model_release(
             "missing: which version to release",
         )
     })?;
+    let cluster = target != DeployTarget::Local;
     let req = ReleaseRequest {
         endpoint: endpoint.clone(),
         model: DatasetName::new(model)?,
         version,
         target,
         running: running(args, lake, endpoint, target).await?,
-        namespace: args.namespace.clone(),
-        replicas: args.replicas,
-        image: args.image.clone(),
-        max_replicas: args.max_replicas,
+        // The cluster settings mean nothing to a local release (templates pass them always).
+        namespace: cluster.then(|| args.namespace.clone()).flatten(),
+        replicas: cluster.then_some(args.replicas).flatten(),
+        image: cluster.then(|| args.image.clone()).flatten(),
+        max_replicas: cluster.then_some(args.max_replicas).flatten(),
         lake: args.lake.clone(),
     };
     let new = model_release::plan(lake, &req).await?;

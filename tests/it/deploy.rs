@@ -834,17 +834,24 @@ fn manifests_releases_write_kubernetes_objects_valid_against_the_kubernetes_sche
         "{}",
         rejected.output("reasons")
     );
-    // The kubernetes target is planned but not applied by this build.
-    let k = plan_k8s("1", "models", "kubernetes");
+    // After the rollback v1 serves: a kubernetes release of v2 needs an API server; outside a
+    // pod and without --kube-api it is refused as bad input (tests/it/kube.rs applies one).
+    let k = plan_k8s("2", "models", "kubernetes");
     let kid = k.output("plan-id").to_string();
     assert_eq!(approve(lake, &kid, &["--policy", policy]).code, 0);
-    let refused = write(&kid);
-    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    let refused = step(
+        "medallion-deploy",
+        lake,
+        &["--endpoint", "house-price", "--plan-id", &kid],
+        &[],
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
     assert!(
-        refused.error_line().contains("manifests"),
+        refused.error_line().contains("KUBERNETES_SERVICE_HOST"),
         "{}",
         refused.error_line()
     );
+    assert_eq!(production(lake), 1);
     // Without a namespace a cluster release cannot be planned.
     let no_ns = step(
         "medallion-plan",

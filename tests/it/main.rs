@@ -15,6 +15,7 @@ mod drift;
 mod events;
 mod images;
 mod import_local;
+mod kube;
 mod models;
 mod pipelines;
 mod platform;

@@ -1,0 +1,281 @@
+//! medallion-deploy's kubernetes target against a recorded-behaviour Kubernetes API server
+//! (tests/py/kube_replay.py: a mock, since no cluster can run here) whose service proxy forwards
+//! to real medallion-serve processes standing in for the slots' pods.
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+use crate::deploy::house_price_versions;
+use crate::support::{ModelServer, StepRun, python, repo, step};
+
+struct FakeApi {
+    child: Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    url: String,
+}
+
+impl FakeApi {
+    fn start(
+        state: &std::path::Path,
+        token: &str,
+        rollout: &str,
+        slots: &[(&str, u16)],
+    ) -> FakeApi {
+        let mut cmd = Command::new(python());
+        cmd.arg(repo().join("tests/py/kube_replay.py"))
+            .args(["--token", token, "--rollout", rollout, "--state"])
+            .arg(state);
+        for (slot, port) in slots {
+            cmd.args(["--slot", &format!("{slot}=http://127.0.0.1:{port}")]);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let port = lines.next().unwrap().unwrap();
+        FakeApi {
+            child,
+            lines,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// The requests it received, after stopping it.
+    fn requests(mut self) -> Vec<Value> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.lines
+            .by_ref()
+            .map_while(Result::ok)
+            .map(|l| serde_json::from_str(&l).unwrap())
+            .collect()
+    }
+}
+
+fn production(lake: &std::path::Path) -> u64 {
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(lake.join("models/house-price/aliases/production.json")).unwrap(),
+    )
+    .unwrap();
+    v["version"].as_u64().unwrap()
+}
+
+#[test]
+fn kubernetes_target_applies_rolls_out_switches_and_rolls_back_against_a_mock_api_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake_path = dir.path().join("lake");
+    let lake = lake_path.to_str().unwrap();
+    house_price_versions(dir.path(), lake, 2);
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "no_production: approve\ndestructive: reject\nallowed_namespaces: [models]\n",
+    )
+    .unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "sa-token-123\n").unwrap();
+    let release = |version: &str, api: &FakeApi, timeout: &str| -> (StepRun, String) {
+        let p = step(
+            "medallion-plan",
+            lake,
+            &[
+                "--target",
+                "house-price",
+                "--model",
+                "house-price",
+                "--model-version",
+                version,
+                "--deploy-target",
+                "kubernetes",
+                "--namespace",
+                "models",
+                "--replicas",
+                "2",
+                "--image",
+                "registry.example/medallion-serve:0.1.0",
+            ],
+            &[],
+        );
+        assert_eq!(p.code, 0, "{}", p.stderr);
+        let id = p.output("plan-id").to_string();
+        let a = step(
+            "medallion-approve",
+            lake,
+            &[
+                "--target",
+                "house-price",
+                "--plan-id",
+                &id,
+                "--policy",
+                policy.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_eq!(a.code, 0, "{}", a.stderr);
+        let d = step(
+            "medallion-deploy",
+            lake,
+            &[
+                "--endpoint",
+                "house-price",
+                "--plan-id",
+                &id,
+                "--kube-api",
+                &api.url,
+                "--kube-token-file",
+                token.to_str().unwrap(),
+                "--rollout-timeout",
+                timeout,
+            ],
+            &[],
+        );
+        (d, id)
+    };
+    // One cluster state across the runs (what the API server stores).
+    let cluster = dir.path().join("cluster.json");
+    let v1 = ModelServer::start(lake, "house-price", &["--version", "1"]);
+    let v2 = ModelServer::start(lake, "house-price", &["--version", "2"]);
+
+    // v1, the first release: blue rolls out (after a few polls), the Service is created, the
+    // smoke test goes through the API server's service proxy to the blue pod.
+    let api = FakeApi::start(
+        &cluster,
+        "sa-token-123",
+        "2",
+        &[("blue", v1.port), ("green", v2.port)],
+    );
+    let (d1, _) = release("1", &api, "20");
+    let requests = api.requests();
+    assert_eq!(d1.code, 0, "{}", d1.stderr);
+    assert_eq!(d1.output("status"), "deployed");
+    assert_eq!(d1.output("slot"), "blue");
+    assert_eq!(
+        d1.output("url"),
+        "http://house-price.models.svc.cluster.local"
+    );
+    assert_eq!(production(&lake_path), 1);
+    let seen: Vec<String> = requests
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["method"].as_str().unwrap(),
+                r["path"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let first_service = seen
+        .iter()
+        .position(|s| s == "PATCH /api/v1/namespaces/models/services/house-price")
+        .expect("the Service is applied");
+    let last_rollout_poll = seen
+        .iter()
+        .rposition(|s| s == "GET /apis/apps/v1/namespaces/models/deployments/house-price-blue")
+        .unwrap();
+    assert_eq!(
+        seen[0], "PATCH /apis/apps/v1/namespaces/models/deployments/house-price-blue",
+        "{seen:#?}"
+    );
+    assert!(
+        last_rollout_poll < first_service,
+        "the Service switches only after the rollout: {seen:#?}"
+    );
+    assert!(
+        seen.iter()
+            .filter(|s| s.ends_with("deployments/house-price-blue") && s.starts_with("GET"))
+            .count()
+            >= 3,
+        "{seen:#?}"
+    );
+    assert_eq!(
+        seen.last().unwrap(),
+        "POST /api/v1/namespaces/models/services/house-price:http/proxy/v2/models/house-price/infer",
+        "{seen:#?}"
+    );
+    for r in &requests {
+        assert_eq!(r["auth"], true, "{r}");
+        if r["method"] == "PATCH" {
+            assert_eq!(r["content_type"], "application/apply-patch+yaml");
+            assert_eq!(r["query"]["fieldManager"][0], "medallion");
+            assert_eq!(r["query"]["force"][0], "true");
+        }
+    }
+    let service = requests
+        .iter()
+        .find(|r| r["method"] == "PATCH" && r["path"].as_str().unwrap().contains("/services/"))
+        .unwrap();
+    assert_eq!(
+        service["body"]["spec"]["selector"]["medallion.dev/slot"],
+        "blue"
+    );
+
+    // v2 whose rollout never finishes: no Service change, production stays v1, exit 1 (retry).
+    let stuck = FakeApi::start(
+        &cluster,
+        "sa-token-123",
+        "never",
+        &[("blue", v1.port), ("green", v2.port)],
+    );
+    let (d2, id2) = release("2", &stuck, "2");
+    let requests = stuck.requests();
+    assert_eq!(d2.code, 1, "{}", d2.stderr);
+    assert!(
+        d2.error_line().contains("did not roll out in 2s"),
+        "{}",
+        d2.stderr
+    );
+    assert!(
+        !requests
+            .iter()
+            .any(|r| r["path"].as_str().unwrap().contains("/services/")),
+        "the Service was touched"
+    );
+    assert_eq!(production(&lake_path), 1);
+    let failures = std::fs::read_dir(lake_path.join(format!("releases/house-price/{id2}")))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("failed-"))
+        .count();
+    assert_eq!(failures, 1);
+
+    // v2 rolled out but the green pods answer like v1 (a bad image): the smoke test through
+    // the Service fails, the Service selects blue again, exit 3; production stays v1.
+    let wrong = FakeApi::start(
+        &cluster,
+        "sa-token-123",
+        "1",
+        &[("blue", v1.port), ("green", v1.port)],
+    );
+    let (d3, _) = release("2", &wrong, "20");
+    let requests = wrong.requests();
+    assert_eq!(d3.code, 3, "{}", d3.stderr);
+    assert!(
+        d3.error_line()
+            .contains("the Service selects the old slot again"),
+        "{}",
+        d3.stderr
+    );
+    let selectors: Vec<&str> = requests
+        .iter()
+        .filter(|r| r["method"] == "PATCH" && r["path"].as_str().unwrap().contains("/services/"))
+        .map(|r| {
+            r["body"]["spec"]["selector"]["medallion.dev/slot"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(selectors, ["green", "blue"], "switched, then switched back");
+    assert_eq!(production(&lake_path), 1);
+
+    // A token the API server refuses: exit 2 with its message, nothing applied.
+    let strict = FakeApi::start(&cluster, "another-token", "1", &[]);
+    let (d4, _) = release("2", &strict, "5");
+    let _ = strict.requests();
+    assert_eq!(d4.code, 2, "{}", d4.stderr);
+    assert!(d4.error_line().contains("401"), "{}", d4.stderr);
+    drop((v1, v2));
+}

@@ -1,0 +1,153 @@
+"""A stand-in Kubernetes API server for medallion-deploy's kubernetes target (no cluster can run
+here; the test that uses it says so in its name). It answers the way the API server documents
+and records: server-side apply (PATCH with application/apply-patch+yaml, fieldManager, force)
+stores the object and bumps metadata.generation; GET returns it (404 Status when absent); a
+Deployment reports a rollout that completes after a few polls (or never); DELETE removes; the
+service proxy (/api/v1/namespaces/NS/services/NAME:PORT/proxy/...) forwards to the URL of the slot
+the Service's selector names, like kube-proxy would, or answers 503 when no pod serves it.
+
+Usage: kube_replay.py --token T [--rollout N|never] [--slot blue=http://...] [--slot green=...] [--state FILE]
+Prints the port, then one JSON line per request (method, path, query, content type, auth ok).
+"""
+import argparse
+import json
+import re
+import sys
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--token", required=True)
+    ap.add_argument("--rollout", default="2")
+    ap.add_argument("--slot", action="append", default=[])
+    ap.add_argument("--state", help="a file keeping the stored objects between runs (the cluster's state)")
+    a = ap.parse_args()
+    slots = dict(s.split("=", 1) for s in a.slot)
+    objects = {}
+    if a.state:
+        try:
+            objects.update(json.load(open(a.state)))
+        except FileNotFoundError:
+            pass
+
+    def save():
+        if a.state:
+            json.dump(objects, open(a.state, "w"))
+    polls = {}
+
+    def status(code, reason, message):
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": message, "reason": reason, "code": code}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def reply(self, code, body):
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def begin(self):
+            url = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length) if length else b""
+            auth = self.headers.get("Authorization") == f"Bearer {a.token}"
+            print(json.dumps({"method": self.command, "path": url.path, "query": parse_qs(url.query),
+                              "content_type": self.headers.get("Content-Type"), "auth": auth,
+                              "body": json.loads(body) if body and self.command == "PATCH" else None}), flush=True)
+            if not auth:
+                self.reply(401, status(401, "Unauthorized", "Unauthorized"))
+                return None
+            return url, body
+
+        def do_PATCH(self):
+            got = self.begin()
+            if got is None:
+                return
+            url, body = got
+            q = parse_qs(url.query)
+            if self.headers.get("Content-Type") != "application/apply-patch+yaml" or q.get("fieldManager") != ["medallion"]:
+                return self.reply(415, status(415, "UnsupportedMediaType", "apply needs application/apply-patch+yaml and a fieldManager"))
+            obj = json.loads(body)
+            old = objects.get(url.path)
+            gen = (old or {}).get("metadata", {}).get("generation", 0) + 1
+            obj.setdefault("metadata", {})["generation"] = gen
+            obj["metadata"]["resourceVersion"] = str(gen * 10)
+            if obj.get("kind") == "Deployment":
+                polls[url.path] = 0
+                obj["status"] = {"observedGeneration": gen - 1, "replicas": 0, "updatedReplicas": 0, "availableReplicas": 0}
+            objects[url.path] = obj
+            save()
+            self.reply(201 if old is None else 200, obj)
+
+        def do_GET(self):
+            got = self.begin()
+            if got is None:
+                return
+            url, _ = got
+            obj = objects.get(url.path)
+            if obj is None:
+                kind = url.path.rstrip("/").split("/")[-2]
+                return self.reply(404, status(404, "NotFound", f'{kind} "{url.path.split("/")[-1]}" not found'))
+            if obj.get("kind") == "Deployment":
+                polls[url.path] = polls.get(url.path, 0) + 1
+                ready = a.rollout != "never" and polls[url.path] > int(a.rollout)
+                want = obj.get("spec", {}).get("replicas", 1)
+                obj["status"] = {"observedGeneration": obj["metadata"]["generation"] if ready else obj["metadata"]["generation"] - 1,
+                                 "replicas": want, "updatedReplicas": want if ready else 0,
+                                 "availableReplicas": want if ready else 0}
+            self.reply(200, obj)
+
+        def do_DELETE(self):
+            got = self.begin()
+            if got is None:
+                return
+            url, _ = got
+            objects.pop(url.path, None)
+            save()
+            self.reply(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
+
+        def do_POST(self):
+            got = self.begin()
+            if got is None:
+                return
+            url, body = got
+            m = re.match(r"^/api/v1/namespaces/([^/]+)/services/([^/:]+):([^/]+)/proxy(/.*)$", url.path)
+            if not m:
+                return self.reply(404, status(404, "NotFound", "the server could not find the requested resource"))
+            ns, name, _, rest = m.groups()
+            svc = objects.get(f"/api/v1/namespaces/{ns}/services/{name}")
+            if svc is None:
+                return self.reply(404, status(404, "NotFound", f'services "{name}" not found'))
+            slot = svc.get("spec", {}).get("selector", {}).get("medallion.dev/slot")
+            target = slots.get(slot)
+            if target is None:
+                return self.reply(503, status(503, "ServiceUnavailable", f'no endpoints available for service "{name}"'))
+            req = urllib.request.Request(target + rest, data=body, method="POST",
+                                         headers={"Content-Type": self.headers.get("Content-Type", "application/json")})
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    data = r.read()
+                    code = r.status
+            except urllib.error.HTTPError as e:
+                data, code = e.read(), e.code
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
