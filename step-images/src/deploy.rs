@@ -480,7 +480,15 @@ async fn apply_kubernetes(
         }
         return Err(failed(r.detail, class));
     }
-    let url = promote(lake, endpoint, state.as_deref(), plan, release, "kubernetes").await?;
+    let url = promote(
+        lake,
+        endpoint,
+        state.as_deref(),
+        plan,
+        release,
+        "kubernetes",
+    )
+    .await?;
     result.status = "deployed".into();
     result.smoke = smoke.ok();
     result.detail = format!(
