@@ -139,6 +139,9 @@ enum Command {
         manifests_dir: Option<PathBuf>,
         #[command(flatten)]
         local: medallion_steps::deploy::LocalArgs,
+        /// For endpoints released to Kubernetes: the API server and token (default: in-cluster)
+        #[command(flatten)]
+        kube: medallion_steps::kube_apply::KubeArgs,
     },
     /// Endpoints: what serves where (the lake's release records and the local servers)
     Endpoint {
@@ -575,12 +578,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             by,
             manifests_dir,
             local,
+            kube,
         } => {
             let done = runtime.block_on(medallion_steps::deploy::rollback(
                 &lake,
                 &endpoint,
                 &local,
                 manifests_dir.as_deref(),
+                &kube,
                 &by,
             ))?;
             let s = &done.state;

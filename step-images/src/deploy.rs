@@ -778,6 +778,7 @@ pub async fn rollback(
     endpoint: &str,
     local: &LocalArgs,
     manifests_dir: Option<&Path>,
+    kube_args: &KubeArgs,
     by: &str,
 ) -> Result<RolledBack, DeployError> {
     let lake = StoreLocation::open("lake", lake_url)?;
@@ -816,10 +817,49 @@ pub async fn rollback(
             (service_url(&endpoint, release.namespace.as_deref()), false)
         }
         DeployTarget::Kubernetes => {
-            return Err(DeployError::Refused {
-                what: format!("endpoint {endpoint}"),
-                message: "is deployed to kubernetes, which this build cannot roll back yet".into(),
-            });
+            // The previous slot's Deployment was kept: check it still runs, then the previous
+            // plan's Service (selecting that slot) is applied again.
+            let earlier = plan::read(&lake, &endpoint, &previous.plan_id).await?;
+            let release = release_of(&earlier)?;
+            let failed = |(message, class): crate::kube_apply::KubeError| DeployError::Failed {
+                plan: earlier.id.clone(),
+                endpoint: endpoint.to_string(),
+                message: format!("rollback: {message}"),
+                class,
+            };
+            let kube = KubeClient::new(kube_args).map_err(failed)?;
+            let namespace = release
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into());
+            let name = format!("{endpoint}-{}", previous.slot);
+            let path = format!("/apis/apps/v1/namespaces/{namespace}/deployments/{name}");
+            if kube.get(&path).await.map_err(failed)?.is_none() {
+                return Err(DeployError::Refused {
+                    what: format!("endpoint {endpoint}"),
+                    message: format!(
+                        "the previous slot's Deployment {namespace}/{name} is gone; release v{} again instead",
+                        previous.version
+                    ),
+                });
+            }
+            kube.wait_rollout(
+                &namespace,
+                &name,
+                Duration::from_secs(kube_args.rollout_timeout),
+            )
+            .await
+            .map_err(failed)?;
+            let service = release
+                .objects
+                .iter()
+                .find(|o| o.get("kind").and_then(|k| k.as_str()) == Some("Service"))
+                .ok_or_else(|| DeployError::Refused {
+                    what: format!("plan {}", earlier.id),
+                    message: "holds no Service to apply again".into(),
+                })?;
+            kube.apply(service).await.map_err(failed)?;
+            (service_url(&endpoint, release.namespace.as_deref()), false)
         }
     };
     let model = DatasetName::new(&previous.model)?;

@@ -277,5 +277,48 @@ fn kubernetes_target_applies_rolls_out_switches_and_rolls_back_against_a_mock_ap
     let _ = strict.requests();
     assert_eq!(d4.code, 2, "{}", d4.stderr);
     assert!(d4.error_line().contains("401"), "{}", d4.stderr);
+    // v2 for real (green answers as v2): deployed; then `medallion rollback` applies the
+    // previous plan's Service again (blue), after checking blue's Deployment still runs.
+    let good = FakeApi::start(
+        &cluster,
+        "sa-token-123",
+        "1",
+        &[("blue", v1.port), ("green", v2.port)],
+    );
+    let (d5, _) = release("2", &good, "20");
+    assert_eq!(d5.code, 0, "{}", d5.stderr);
+    assert_eq!(d5.output("slot"), "green");
+    assert_eq!(production(&lake_path), 2);
+    let back = crate::support::medallion(
+        &[
+            "rollback",
+            "house-price",
+            "--lake",
+            lake,
+            "--kube-api",
+            &good.url,
+            "--kube-token-file",
+            token.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let requests = good.requests();
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    assert_eq!(production(&lake_path), 1);
+    let last_service = requests
+        .iter()
+        .rev()
+        .find(|r| r["method"] == "PATCH" && r["path"].as_str().unwrap().contains("/services/"))
+        .unwrap();
+    assert_eq!(
+        last_service["body"]["spec"]["selector"]["medallion.dev/slot"],
+        "blue"
+    );
+    let current: Value = serde_json::from_str(
+        &std::fs::read_to_string(lake_path.join("releases/house-price/current.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(current["kind"], "rollback", "{current}");
+
     drop((v1, v2));
 }
