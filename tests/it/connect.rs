@@ -17,6 +17,31 @@ fn dump(version_uri: &str) -> Value {
     serde_json::from_str(&py("dump.py", &[dir])).unwrap()
 }
 
+/// `medallion-import --connection --query --snapshot` into `dataset`.
+fn import_query(
+    lake: &str,
+    dataset: &str,
+    connection: &str,
+    query: &str,
+    snapshot: &str,
+    env: &[(&str, &str)],
+) -> crate::support::StepRun {
+    import(
+        lake,
+        &[
+            "--dataset",
+            dataset,
+            "--connection",
+            connection,
+            "--query",
+            query,
+            "--snapshot",
+            snapshot,
+        ],
+        env,
+    )
+}
+
 /// Every file under `dir`, as text (lossy), for secret scans.
 fn all_text(dir: &Path) -> String {
     let mut out = String::new();
@@ -143,20 +168,7 @@ fn postgres_connection_checks_and_imports_typed_rows_without_leaking_the_passwor
 
     // Import a query: typed bronze, lineage, one version per snapshot.
     let query = "SELECT * FROM sales ORDER BY id";
-    let imp = import(
-        lake,
-        &[
-            "--dataset",
-            "sales",
-            "--connection",
-            "sales-db",
-            "--query",
-            query,
-            "--snapshot",
-            "2026-11-23",
-        ],
-        &env,
-    );
+    let imp = import_query(lake, "sales", "sales-db", query, "2026-11-23", &env);
     assert_eq!(imp.code, 0, "{}", imp.stderr);
     assert_eq!(imp.output("rows"), "2");
     assert_eq!(imp.output("created"), "true");
@@ -226,52 +238,20 @@ fn postgres_connection_checks_and_imports_typed_rows_without_leaking_the_passwor
     assert_eq!(r0["_source_etag"], "2026-11-23");
 
     // The same snapshot again (a retried pod, a repeated event): the same version, not queried.
-    let again = import(
-        lake,
-        &[
-            "--dataset",
-            "sales",
-            "--connection",
-            "sales-db",
-            "--query",
-            query,
-            "--snapshot",
-            "2026-11-23",
-        ],
-        &env,
-    );
+    let again = import_query(lake, "sales", "sales-db", query, "2026-11-23", &env);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(again.output("created"), "false");
     assert_eq!(again.output("version"), "1");
-    let next = import(
-        lake,
-        &[
-            "--dataset",
-            "sales",
-            "--connection",
-            "sales-db",
-            "--query",
-            query,
-            "--snapshot",
-            "2026-11-24",
-        ],
-        &env,
-    );
+    let next = import_query(lake, "sales", "sales-db", query, "2026-11-24", &env);
     assert_eq!(next.output("version"), "2", "{}", next.stderr);
 
     // Bad inputs: each a clear line and its exit code; nothing stored changes.
-    let wrong_pw = import(
+    let wrong_pw = import_query(
         lake,
-        &[
-            "--dataset",
-            "sales",
-            "--connection",
-            "sales-db",
-            "--query",
-            query,
-            "--snapshot",
-            "x",
-        ],
+        "sales",
+        "sales-db",
+        query,
+        "x",
         &[(PW_ENV, "not-the-password")],
     );
     assert_eq!(wrong_pw.code, 2, "{}", wrong_pw.stderr);
@@ -282,20 +262,7 @@ fn postgres_connection_checks_and_imports_typed_rows_without_leaking_the_passwor
         "{}",
         wrong_pw.stderr
     );
-    let no_env = import(
-        lake,
-        &[
-            "--dataset",
-            "sales",
-            "--connection",
-            "sales-db",
-            "--query",
-            query,
-            "--snapshot",
-            "x",
-        ],
-        &[],
-    );
+    let no_env = import_query(lake, "sales", "sales-db", query, "x", &[]);
     assert_eq!(no_env.code, 2, "{}", no_env.stderr);
     assert!(
         no_env
@@ -309,20 +276,7 @@ fn postgres_connection_checks_and_imports_typed_rows_without_leaking_the_passwor
         "{}",
         no_env.stderr
     );
-    let interval = import(
-        lake,
-        &[
-            "--dataset",
-            "odd",
-            "--connection",
-            "sales-db",
-            "--query",
-            "SELECT * FROM odd",
-            "--snapshot",
-            "x",
-        ],
-        &env,
-    );
+    let interval = import_query(lake, "odd", "sales-db", "SELECT * FROM odd", "x", &env);
     assert_eq!(interval.code, 2, "{}", interval.stderr);
     assert!(
         interval.error_line().contains("span (interval)"),
@@ -334,35 +288,16 @@ fn postgres_connection_checks_and_imports_typed_rows_without_leaking_the_passwor
         "{}",
         interval.stderr
     );
-    let write = import(
+    let write = import_query(
         lake,
-        &[
-            "--dataset",
-            "odd",
-            "--connection",
-            "sales-db",
-            "--query",
-            "DELETE FROM sales RETURNING id",
-            "--snapshot",
-            "y",
-        ],
+        "odd",
+        "sales-db",
+        "DELETE FROM sales RETURNING id",
+        "y",
         &env,
     );
     assert_eq!(write.code, 2, "a write is refused: {}", write.stderr);
-    let unknown = import(
-        lake,
-        &[
-            "--dataset",
-            "odd",
-            "--connection",
-            "nope",
-            "--query",
-            "SELECT 1",
-            "--snapshot",
-            "y",
-        ],
-        &env,
-    );
+    let unknown = import_query(lake, "odd", "nope", "SELECT 1", "y", &env);
     assert_eq!(unknown.code, 2);
     assert!(
         unknown.error_line().contains("'nope' is not registered"),
@@ -409,18 +344,12 @@ fn postgres_connection_checks_and_imports_typed_rows_without_leaking_the_passwor
     // The database still holds both rows (the DELETE ran in a read-only transaction, refused).
     let checked = connect(lake, &["check", "--name", "sales-db"], &env);
     assert_eq!(checked.code, 0, "{}", checked.stderr);
-    let count = import(
+    let count = import_query(
         lake,
-        &[
-            "--dataset",
-            "count",
-            "--connection",
-            "sales-db",
-            "--query",
-            "SELECT count(*) AS n FROM sales",
-            "--snapshot",
-            "z",
-        ],
+        "count",
+        "sales-db",
+        "SELECT count(*) AS n FROM sales",
+        "z",
         &env,
     );
     assert_eq!(dump(count.output("uri"))["rows"][0]["n"], 2);
@@ -847,18 +776,12 @@ fn postgres_over_tls_encrypts_with_require_and_verifies_with_verify_full() {
     let encrypted = register("require");
     assert_eq!(encrypted.code, 0, "{}", encrypted.stderr);
     // The session really is TLS: the server says so for this connection.
-    let imp = import(
+    let imp = import_query(
         lake,
-        &[
-            "--dataset",
-            "tls",
-            "--connection",
-            "tls-db",
-            "--query",
-            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-            "--snapshot",
-            "1",
-        ],
+        "tls",
+        "tls-db",
+        "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        "1",
         &env,
     );
     assert_eq!(imp.code, 0, "{}", imp.stderr);
