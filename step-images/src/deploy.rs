@@ -167,6 +167,13 @@ pub async fn deploy(args: &DeployArgs) -> Result<Deployed, DeployError> {
         started_at,
         finished_at: String::new(),
     };
+    let state = deployments::current(&lake, &endpoint).await?;
+    if let Some(done) =
+        recorded_earlier(&lake, &plan, &release, state.as_ref(), &mut result).await?
+    {
+        return Ok(done);
+    }
+    check_history(&endpoint, &plan, &release, state.as_ref())?;
     if release.target == DeployTarget::Manifests {
         return write_manifests(args, &lake, &endpoint, &plan, &release, result).await;
     }
@@ -197,7 +204,6 @@ pub async fn deploy(args: &DeployArgs) -> Result<Deployed, DeployError> {
             previous_version: release.production_version,
         });
     }
-    let state = deployments::current(&lake, &endpoint).await?;
     match apply_local(args, &lake, &endpoint, &plan, &release, &ep, &client).await {
         Ok((process, smoke)) => {
             result.status = "deployed".into();
@@ -248,6 +254,69 @@ pub async fn deploy(args: &DeployArgs) -> Result<Deployed, DeployError> {
             })
         }
     }
+}
+
+/// An earlier attempt of this plan released it and recorded the release, then died before
+/// writing `result.json`: the result is written now from the release record.
+async fn recorded_earlier(
+    lake: &StoreLocation,
+    plan: &Plan,
+    release: &ModelRelease,
+    state: Option<&ReleaseState>,
+    result: &mut DeployResult,
+) -> Result<Option<Deployed>, DeployError> {
+    let Some(s) = state.filter(|s| s.kind == StateKind::Release && s.serving.plan_id == plan.id)
+    else {
+        return Ok(None);
+    };
+    result.status = "deployed".into();
+    result.detail = format!(
+        "{} v{} serves from {} (released by an earlier attempt of this plan, release #{})",
+        release.model, release.version, release.slot, s.seq
+    );
+    result.url = s.url.clone();
+    result.finished_at = now();
+    let result = deployments::record_result(lake, result).await?;
+    Ok(Some(Deployed {
+        result,
+        created: true,
+        previous_version: release.production_version,
+    }))
+}
+
+/// A plan is made against one position of the endpoint's release history; any release or
+/// rollback since then makes it stale (what it compared and what it would replace are no
+/// longer what runs).
+fn check_history(
+    endpoint: &DatasetName,
+    plan: &Plan,
+    release: &ModelRelease,
+    state: Option<&ReleaseState>,
+) -> Result<(), DeployError> {
+    let now = state.map_or(0, |s| s.seq);
+    if now == release.release_seq {
+        return Ok(());
+    }
+    let what = state.map_or_else(String::new, |s| {
+        format!(
+            " ({} of {} v{} by {} at {})",
+            match s.kind {
+                StateKind::Release => "release",
+                StateKind::Rollback => "rollback",
+            },
+            s.serving.model,
+            s.serving.version,
+            s.by,
+            s.at
+        )
+    });
+    Err(DeployError::Refused {
+        what: format!("plan {}", plan.id),
+        message: format!(
+            "is stale: it was made at release #{} of endpoint {endpoint}, which is now at #{now}{what}; plan again",
+            release.release_seq
+        ),
+    })
 }
 
 /// The `manifests` target: the plan's objects written as YAML under

@@ -396,6 +396,49 @@ fn model_releases_go_blue_green_only_when_approved_and_roll_back() {
         "{}",
         tampered.error_line()
     );
+
+    // Back to v1, then v2 released again: planning v2 now is a new plan (made at another
+    // position of the release history), not the old plan whose result says "applied before".
+    let rb3 = medallion(
+        &[
+            "rollback",
+            "house-price",
+            "--lake",
+            lake,
+            "--state-dir",
+            state,
+        ],
+        &[],
+    );
+    assert_eq!(rb3.code, 0, "{}", rb3.stderr);
+    assert_eq!(production(lake), 1);
+    let p4 = plan(lake, state, "2");
+    assert_eq!(p4.code, 0, "{}", p4.stderr);
+    let id4 = p4.output("plan-id").to_string();
+    assert_ne!(id4, id2);
+    assert_eq!(
+        json(&lake_path.join(format!("releases/house-price/{id4}/plan.json")))["release"]["release_seq"],
+        5
+    );
+    assert_eq!(approve(lake, &id4, &["--policy", policy]).code, 0);
+    // The failed plan of v1 was made at release #2: stale now, refused before anything starts.
+    let stale = deploy(lake, state, &id3, &[]);
+    assert_eq!(stale.code, 3, "{}", stale.stderr);
+    assert!(
+        stale.error_line().contains("is stale")
+            && stale.error_line().contains("made at release #2")
+            && stale
+                .error_line()
+                .contains("now at #5 (rollback of house-price v1"),
+        "{}",
+        stale.error_line()
+    );
+    let d4 = deploy(lake, state, &id4, &[]);
+    assert_eq!(d4.code, 0, "{}", d4.stderr);
+    assert_eq!(d4.output("created"), "true");
+    assert_eq!(d4.output("status"), "deployed");
+    assert_eq!(served_version(d4.output("url")), "2");
+    assert_eq!(production(lake), 2);
 }
 
 #[test]

@@ -138,6 +138,11 @@ pub struct ModelRelease {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub production_version: Option<u64>,
     pub running: Running,
+    /// The endpoint's release history position this plan was made against (0: never released).
+    /// It is part of the plan id, so planning the same version again after a rollback (or any
+    /// other release) is a new plan; deploy refuses the plan once the history has moved on.
+    #[serde(default)]
+    pub release_seq: u64,
     /// candidate − production, per metric both have.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub deltas: Metrics,
@@ -374,6 +379,9 @@ pub async fn plan(lake: &StoreLocation, req: &ReleaseRequest) -> Result<Plan> {
         _ => Vec::new(),
     };
     let summary = summary(req, slot, &candidate, production_version, &deltas);
+    let release_seq = crate::deployments::current(lake, &req.endpoint)
+        .await?
+        .map_or(0, |s| s.seq);
     let release = ModelRelease {
         model: req.model.to_string(),
         version: req.version,
@@ -381,6 +389,7 @@ pub async fn plan(lake: &StoreLocation, req: &ReleaseRequest) -> Result<Plan> {
         slot,
         production_version,
         running: req.running.clone(),
+        release_seq,
         deltas,
         candidate_lineage,
         production_lineage,
