@@ -439,6 +439,26 @@ fn model_releases_go_blue_green_only_when_approved_and_roll_back() {
     assert_eq!(d4.output("status"), "deployed");
     assert_eq!(served_version(d4.output("url")), "2");
     assert_eq!(production(lake), 2);
+    // A deploy pod that died after recording the release but before result.json: the retry
+    // finds its own release in the record and writes the result, releasing nothing twice.
+    let result4 = lake_path.join(format!("releases/house-price/{id4}/result.json"));
+    std::fs::remove_file(&result4).unwrap();
+    let retried = deploy(lake, state, &id4, &[]);
+    assert_eq!(retried.code, 0, "{}", retried.stderr);
+    assert_eq!(retried.output("status"), "deployed");
+    assert_eq!(retried.output("url"), d4.output("url"));
+    assert!(
+        json(&result4)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("released by an earlier attempt of this plan, release #6"),
+        "{}",
+        json(&result4)
+    );
+    let history = std::fs::read_dir(lake_path.join("releases/house-price/history"))
+        .unwrap()
+        .count();
+    assert_eq!(history, 6, "no second release recorded");
 }
 
 #[test]
