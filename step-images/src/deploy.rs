@@ -456,7 +456,7 @@ async fn apply_kubernetes(
         message,
         class,
     };
-    let kube = KubeClient::new(&args.kube).map_err(|(m, c)| failed(m, c))?;
+    let kube = KubeClient::new(&args.kube.conn).map_err(|(m, c)| failed(m, c))?;
     let namespace = release
         .namespace
         .clone()
@@ -896,7 +896,7 @@ pub async fn rollback(
                 message: format!("rollback: {message}"),
                 class,
             };
-            let kube = KubeClient::new(kube_args).map_err(failed)?;
+            let kube = KubeClient::new(&kube_args.conn).map_err(failed)?;
             let namespace = release
                 .namespace
                 .clone()

@@ -23,13 +23,27 @@ const FIELD_MANAGER: &str = "medallion";
 
 /// Where the API server is and how to authenticate.
 #[derive(clap::Args, Debug, Clone, Default)]
-pub struct KubeArgs {
+pub struct KubeConn {
     /// Kubernetes target: the API server URL (default: in-cluster, from the service account)
     #[arg(long, env = "MEDALLION_KUBE_API")]
     pub kube_api: Option<String>,
     /// Kubernetes target: a file holding the bearer token (default: the service account's)
     #[arg(long, env = "MEDALLION_KUBE_TOKEN_FILE")]
     pub kube_token_file: Option<PathBuf>,
+}
+
+impl KubeConn {
+    /// A cluster is configured: an API server URL was given, or this runs in a pod.
+    pub fn configured(&self) -> bool {
+        self.kube_api.is_some() || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+    }
+}
+
+/// The API server, and how long a release waits for its rollout.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct KubeArgs {
+    #[command(flatten)]
+    pub conn: KubeConn,
     /// Kubernetes target: seconds to wait for the new Deployment's rollout
     #[arg(long, default_value_t = 300)]
     pub rollout_timeout: u64,
@@ -44,7 +58,7 @@ pub struct KubeClient {
 }
 
 impl KubeClient {
-    pub fn new(args: &KubeArgs) -> Result<KubeClient, KubeError> {
+    pub fn new(args: &KubeConn) -> Result<KubeClient, KubeError> {
         medallion_lake::install_tls_provider();
         let bad = |m: String| (m, ErrorClass::BadInput);
         let in_cluster = args.kube_api.is_none();
@@ -108,12 +122,28 @@ impl KubeClient {
         )
     }
 
+    /// The API server's URL.
+    pub fn server(&self) -> &str {
+        &self.base
+    }
+
     /// Server-side apply of one object; returns what the API server stored.
     pub async fn apply(&self, object: &Value) -> Result<Value, KubeError> {
+        self.apply_patch(object, false).await
+    }
+
+    /// Server-side apply with `dryRun=All`: the API server defaults, validates and admits the
+    /// object as for a real apply and answers with what it would store, storing nothing.
+    pub async fn apply_dry_run(&self, object: &Value) -> Result<Value, KubeError> {
+        self.apply_patch(object, true).await
+    }
+
+    async fn apply_patch(&self, object: &Value, dry_run: bool) -> Result<Value, KubeError> {
         let path = object_path(object)?;
         let url = format!(
-            "{}{path}?fieldManager={FIELD_MANAGER}&force=true",
-            self.base
+            "{}{path}?fieldManager={FIELD_MANAGER}&force=true{}",
+            self.base,
+            if dry_run { "&dryRun=All" } else { "" }
         );
         let body = serde_json::to_vec(object).map_err(|e| (e.to_string(), ErrorClass::BadInput))?;
         let response = self

@@ -13,7 +13,10 @@ use medallion_release::plan_approval::{self, PlanApproval};
 use medallion_release::policy::{Decision, Policy, Review};
 use medallion_release::terraform;
 
+use crate::kube_apply::{KubeClient, KubeConn, object_path};
 use crate::local_endpoint::EndpointDir;
+use medallion_lake::{Classified, ErrorClass};
+use medallion_release::live_diff::{self, LiveDiff};
 
 use crate::StepOutputs;
 
@@ -74,9 +77,46 @@ pub struct PlanArgs {
         default_value = ".medallion/endpoints"
     )]
     pub state_dir: PathBuf,
+    /// Model release to kubernetes: the API server to compare the planned objects with
+    #[command(flatten)]
+    pub kube: KubeConn,
+    /// Model release to kubernetes: diff the planned objects against the cluster with a
+    /// server-side dry run: auto (when a cluster is configured: --kube-api, or in a pod),
+    /// always (fail without one), never
+    #[arg(long, env = "MEDALLION_SERVER_DRY_RUN", default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub server_dry_run: String,
     /// Where to write the outputs
     #[arg(long, env = "MEDALLION_OUTPUTS_DIR", default_value = "/tmp/outputs")]
     pub outputs_dir: PathBuf,
+}
+
+/// Why no plan was made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Release(#[from] Error),
+    /// The API server refused the planned objects in the dry run (or could not be asked).
+    #[error("server-side dry run against {server}: {message}")]
+    DryRun {
+        server: String,
+        message: String,
+        class: ErrorClass,
+    },
+}
+
+impl From<medallion_lake::Error> for PlanError {
+    fn from(e: medallion_lake::Error) -> Self {
+        PlanError::Release(e.into())
+    }
+}
+
+impl Classified for PlanError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            PlanError::Release(e) => e.class(),
+            PlanError::DryRun { class, .. } => *class,
+        }
+    }
 }
 
 pub struct Planned {
@@ -85,7 +125,7 @@ pub struct Planned {
     pub uri: String,
 }
 
-pub async fn plan(args: &PlanArgs) -> Result<Planned, Error> {
+pub async fn plan(args: &PlanArgs) -> Result<Planned, PlanError> {
     let lake = StoreLocation::open("lake", &args.lake)?;
     let target = DatasetName::new(&args.target)?;
     let Some(path) = &args.terraform_plan else {
@@ -94,7 +134,8 @@ pub async fn plan(args: &PlanArgs) -> Result<Planned, Error> {
                 "arguments",
                 "--terraform-plan / --model",
                 "missing: give --terraform-plan for an infrastructure plan or --model and --model-version for a model release",
-            ));
+            )
+            .into());
         };
         return plan_model_release(args, &lake, &target, model).await;
     };
@@ -171,7 +212,7 @@ async fn plan_model_release(
     lake: &StoreLocation,
     endpoint: &DatasetName,
     model: &str,
-) -> Result<Planned, Error> {
+) -> Result<Planned, PlanError> {
     let target: DeployTarget = args
         .deploy_target
         .parse()
@@ -197,10 +238,54 @@ async fn plan_model_release(
         max_replicas: cluster.then_some(args.max_replicas).flatten(),
         lake: args.lake.clone(),
     };
-    let new = model_release::plan(lake, &req).await?;
+    let mut new = model_release::plan(lake, &req).await?;
+    let dry_run = match args.server_dry_run.as_str() {
+        "never" => false,
+        _ if target != DeployTarget::Kubernetes => false,
+        "always" => true,
+        _ => args.kube.configured(),
+    };
+    if dry_run {
+        new = with_live_diff(&args.kube, new).await?;
+    }
     let (plan, created) = plan::store(lake, new).await?;
     let uri = lake.url_of(&lake.path(&medallion_lake::layout::release_dir(endpoint, &plan.id)));
     Ok(Planned { plan, created, uri })
+}
+
+/// Adds what the release would change in the cluster (see [`live_diff`]) and a sentence to the
+/// summary, then seals the plan again. Every planned object goes through the dry run before any
+/// comparison, so an object the API server (or an admission webhook) refuses fails the plan.
+async fn with_live_diff(conn: &KubeConn, mut plan: Plan) -> Result<Plan, PlanError> {
+    let server = conn.kube_api.clone().unwrap_or_else(|| "in-cluster".into());
+    let refused = |(message, class): (String, ErrorClass)| PlanError::DryRun {
+        server: server.clone(),
+        message,
+        class,
+    };
+    let kube = KubeClient::new(conn).map_err(refused)?;
+    let Some(release) = plan.release.as_mut() else {
+        return Ok(plan);
+    };
+    let mut objects = Vec::new();
+    for object in &release.objects {
+        let dry = kube.apply_dry_run(object).await.map_err(refused)?;
+        let live = kube
+            .get(&object_path(object).map_err(refused)?)
+            .await
+            .map_err(refused)?;
+        objects.push(live_diff::diff_object(live.as_ref(), &dry));
+    }
+    let diff = LiveDiff {
+        server: kube.server().to_string(),
+        objects,
+    };
+    plan.summary.push_str(&format!(
+        " Against the cluster (server-side dry run): {}.",
+        live_diff::one_line(&diff)
+    ));
+    release.live_diff = Some(diff);
+    Ok(plan.seal()?)
 }
 
 pub fn plan_outputs(p: &Planned) -> StepOutputs {

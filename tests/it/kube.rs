@@ -22,11 +22,13 @@ impl FakeApi {
         token: &str,
         rollout: &str,
         slots: &[(&str, u16)],
+        extra: &[&str],
     ) -> FakeApi {
         let mut cmd = Command::new(python());
         cmd.arg(repo().join("tests/py/kube_replay.py"))
             .args(["--token", token, "--rollout", rollout, "--state"])
-            .arg(state);
+            .arg(state)
+            .args(extra);
         for (slot, port) in slots {
             cmd.args(["--slot", &format!("{slot}=http://127.0.0.1:{port}")]);
         }
@@ -147,6 +149,7 @@ fn kubernetes_target_applies_rolls_out_switches_and_rolls_back_against_a_mock_ap
         "sa-token-123",
         "2",
         &[("blue", v1.port), ("green", v2.port)],
+        &[],
     );
     let (d1, _) = release("1", &api, "20");
     let requests = api.requests();
@@ -219,6 +222,7 @@ fn kubernetes_target_applies_rolls_out_switches_and_rolls_back_against_a_mock_ap
         "sa-token-123",
         "never",
         &[("blue", v1.port), ("green", v2.port)],
+        &[],
     );
     let (d2, id2) = release("2", &stuck, "2");
     let requests = stuck.requests();
@@ -249,6 +253,7 @@ fn kubernetes_target_applies_rolls_out_switches_and_rolls_back_against_a_mock_ap
         "sa-token-123",
         "1",
         &[("blue", v1.port), ("green", v1.port)],
+        &[],
     );
     let (d3, _) = release("2", &wrong, "20");
     let requests = wrong.requests();
@@ -272,7 +277,7 @@ fn kubernetes_target_applies_rolls_out_switches_and_rolls_back_against_a_mock_ap
     assert_eq!(production(&lake_path), 1);
 
     // A token the API server refuses: exit 2 with its message, nothing applied.
-    let strict = FakeApi::start(&cluster, "another-token", "1", &[]);
+    let strict = FakeApi::start(&cluster, "another-token", "1", &[], &[]);
     let (d4, _) = release("2", &strict, "5");
     let _ = strict.requests();
     assert_eq!(d4.code, 2, "{}", d4.stderr);
@@ -284,6 +289,7 @@ fn kubernetes_target_applies_rolls_out_switches_and_rolls_back_against_a_mock_ap
         "sa-token-123",
         "1",
         &[("blue", v1.port), ("green", v2.port)],
+        &[],
     );
     let (d5, _) = release("2", &good, "20");
     assert_eq!(d5.code, 0, "{}", d5.stderr);
@@ -321,4 +327,196 @@ fn kubernetes_target_applies_rolls_out_switches_and_rolls_back_against_a_mock_ap
     assert_eq!(current["kind"], "rollback", "{current}");
 
     drop((v1, v2));
+}
+
+/// medallion-plan with a cluster configured: every planned object goes through a server-side
+/// apply dry run (`dryRun=All`) and is compared with the live object, against the mock API
+/// server (it fills in defaults and runs an admission webhook like a real one would).
+#[test]
+fn plans_diff_against_the_cluster_with_a_server_side_dry_run_on_a_mock_api_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake_path = dir.path().join("lake");
+    let lake = lake_path.to_str().unwrap();
+    house_price_versions(dir.path(), lake, 2);
+    let token = dir.path().join("token");
+    std::fs::write(&token, "sa-token-123\n").unwrap();
+    let token = token.to_str().unwrap();
+    let cluster = dir.path().join("cluster.json");
+    let v1 = ModelServer::start(lake, "house-price", &["--version", "1"]);
+    let api = FakeApi::start(
+        &cluster,
+        "sa-token-123",
+        "1",
+        &[("blue", v1.port)],
+        &["--allowed-registry", "registry.example/"],
+    );
+    let plan = |version: &str, image: &str, extra: &[&str]| -> StepRun {
+        let mut args = vec![
+            "--target",
+            "house-price",
+            "--model",
+            "house-price",
+            "--model-version",
+            version,
+            "--deploy-target",
+            "kubernetes",
+            "--namespace",
+            "models",
+            "--max-replicas",
+            "3",
+            "--image",
+            image,
+        ];
+        args.extend_from_slice(extra);
+        step("medallion-plan", lake, &args, &[])
+    };
+    let with_api = ["--kube-api", api.url.as_str(), "--kube-token-file", token];
+    let image = "registry.example/medallion-serve:0.1.0";
+    let plan_json = |id: &str| -> Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(
+                lake_path.join(format!("releases/house-price/{id}/plan.json")),
+            )
+            .unwrap(),
+        )
+        .unwrap()
+    };
+
+    // Nothing in the cluster yet: every object is created; the dry run stored nothing.
+    let p1 = plan("1", image, &with_api);
+    assert_eq!(p1.code, 0, "{}", p1.stderr);
+    let id1 = p1.output("plan-id").to_string();
+    let diff = &plan_json(&id1)["release"]["live_diff"];
+    assert_eq!(diff["server"], api.url.as_str());
+    let created: Vec<(&str, &str)> = diff["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["address"].as_str().unwrap(),
+                o["action"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        created,
+        [
+            ("Deployment/models/house-price-blue", "create"),
+            ("HorizontalPodAutoscaler/models/house-price-blue", "create"),
+            ("Service/models/house-price", "create")
+        ]
+    );
+    assert!(
+        p1.output("summary").contains(
+            "Against the cluster (server-side dry run): Deployment/models/house-price-blue create;"
+        ),
+        "{}",
+        p1.output("summary")
+    );
+    // Planning again (same release, same history position) finds the same plan.
+    assert_eq!(plan("1", image, &with_api).output("plan-id"), id1);
+
+    // v1 released for real; then v2's plan shows the green objects created and, of the live
+    // Service, only the selector changing (the defaults the server filled in are not changes).
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, "no_production: approve\n").unwrap();
+    let a1 = step(
+        "medallion-approve",
+        lake,
+        &[
+            "--target",
+            "house-price",
+            "--plan-id",
+            &id1,
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(a1.code, 0, "{}", a1.stderr);
+    let d1 = step(
+        "medallion-deploy",
+        lake,
+        &[
+            &["--endpoint", "house-price", "--plan-id", &id1][..],
+            &with_api[..],
+        ]
+        .concat(),
+        &[],
+    );
+    assert_eq!(d1.code, 0, "{}", d1.stderr);
+    let p2 = plan("2", image, &with_api);
+    assert_eq!(p2.code, 0, "{}", p2.stderr);
+    let id2 = p2.output("plan-id").to_string();
+    let diff = plan_json(&id2)["release"]["live_diff"].clone();
+    let objects = diff["objects"].as_array().unwrap();
+    assert_eq!(objects[0]["address"], "Deployment/models/house-price-green");
+    assert_eq!(objects[0]["action"], "create");
+    assert_eq!(objects[2]["address"], "Service/models/house-price");
+    assert_eq!(objects[2]["action"], "update");
+    assert_eq!(
+        objects[2]["fields"],
+        serde_json::json!([{"path": "spec.selector[\"medallion.dev/slot\"]", "live": "blue", "planned": "green"}]),
+        "{diff}"
+    );
+    let summary =
+        std::fs::read_to_string(lake_path.join(format!("releases/house-price/{id2}/summary.md")))
+            .unwrap();
+    assert!(
+        summary.contains("## Against the cluster (server-side dry run")
+            && summary.contains("| `spec.selector[\"medallion.dev/slot\"]` | `blue` | `green` |"),
+        "{summary}"
+    );
+
+    // An image the cluster's admission webhook refuses fails the plan (exit 2, its message);
+    // no plan is stored. Without a cluster, --server-dry-run always is refused; never skips it.
+    let before = std::fs::read_dir(lake_path.join("releases/house-price"))
+        .unwrap()
+        .count();
+    let refused = plan("2", "docker.io/someone/serve:latest", &with_api);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.error_line().contains("server-side dry run against")
+            && refused
+                .error_line()
+                .contains("denied the request: image docker.io/someone/serve:latest"),
+        "{}",
+        refused.error_line()
+    );
+    assert_eq!(
+        std::fs::read_dir(lake_path.join("releases/house-price"))
+            .unwrap()
+            .count(),
+        before
+    );
+    let requests = api.requests();
+    for r in &requests {
+        assert_eq!(r["auth"], true, "{r}");
+    }
+    let dry_runs = requests
+        .iter()
+        .filter(|r| r["method"] == "PATCH" && r["query"]["dryRun"][0] == "All")
+        .count();
+    assert_eq!(
+        dry_runs,
+        3 + 3 + 3 + 1,
+        "three plans of three objects, one refused"
+    );
+    let no_cluster = plan("2", image, &["--server-dry-run", "always"]);
+    assert_eq!(no_cluster.code, 2, "{}", no_cluster.stderr);
+    assert!(
+        no_cluster.error_line().contains("not in a pod"),
+        "{}",
+        no_cluster.error_line()
+    );
+    let never = plan(
+        "2",
+        image,
+        &["--server-dry-run", "never", "--replicas", "2"],
+    );
+    assert_eq!(never.code, 0, "{}", never.stderr);
+    assert_ne!(never.output("plan-id"), id2);
+    assert!(plan_json(never.output("plan-id"))["release"]["live_diff"].is_null());
+    drop(v1);
 }

@@ -6,7 +6,14 @@ Deployment reports a rollout that completes after a few polls (or never); DELETE
 service proxy (/api/v1/namespaces/NS/services/NAME:PORT/proxy/...) forwards to the URL of the slot
 the Service's selector names, like kube-proxy would, or answers 503 when no pod serves it.
 
+Server-side apply with dryRun=All answers what would be stored and stores nothing. Like the real
+server, apply fills in defaults (a Service's type, clusterIP and sessionAffinity, a Deployment's
+strategy, revisionHistoryLimit and the containers' imagePullPolicy) and keeps uid and
+creationTimestamp; with --allowed-registry an admission webhook refuses Deployments whose images
+come from elsewhere (403), for dry runs as for real applies.
+
 Usage: kube_replay.py --token T [--rollout N|never] [--slot blue=http://...] [--slot green=...] [--state FILE]
+                      [--allowed-registry PREFIX]
 Prints the port, then one JSON line per request (method, path, query, content type, auth ok).
 """
 import argparse
@@ -24,6 +31,7 @@ def main():
     ap.add_argument("--rollout", default="2")
     ap.add_argument("--slot", action="append", default=[])
     ap.add_argument("--state", help="a file keeping the stored objects between runs (the cluster's state)")
+    ap.add_argument("--allowed-registry", help="an admission webhook refuses Deployments with images from elsewhere")
     a = ap.parse_args()
     slots = dict(s.split("=", 1) for s in a.slot)
     objects = {}
@@ -76,13 +84,36 @@ def main():
             if self.headers.get("Content-Type") != "application/apply-patch+yaml" or q.get("fieldManager") != ["medallion"]:
                 return self.reply(415, status(415, "UnsupportedMediaType", "apply needs application/apply-patch+yaml and a fieldManager"))
             obj = json.loads(body)
+            dry_run = q.get("dryRun") == ["All"]
+            if a.allowed_registry and obj.get("kind") == "Deployment":
+                for c in obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+                    if not c.get("image", "").startswith(a.allowed_registry):
+                        return self.reply(403, status(403, "Forbidden",
+                            f'admission webhook "registries.policy.example" denied the request: image {c.get("image")} is not from {a.allowed_registry}'))
             old = objects.get(url.path)
             gen = (old or {}).get("metadata", {}).get("generation", 0) + 1
-            obj.setdefault("metadata", {})["generation"] = gen
-            obj["metadata"]["resourceVersion"] = str(gen * 10)
+            meta = obj.setdefault("metadata", {})
+            meta["generation"] = gen
+            meta["resourceVersion"] = str(gen * 10)
+            meta["uid"] = (old or {}).get("metadata", {}).get("uid", f"uid-{abs(hash(url.path)) % 100000}")
+            meta["creationTimestamp"] = (old or {}).get("metadata", {}).get("creationTimestamp", "2026-11-23T00:00:00Z")
+            meta["managedFields"] = [{"manager": "medallion", "operation": "Apply"}]
+            spec = obj.setdefault("spec", {})
+            if obj.get("kind") == "Service":
+                spec.setdefault("type", "ClusterIP")
+                spec.setdefault("sessionAffinity", "None")
+                spec["clusterIP"] = (old or {}).get("spec", {}).get("clusterIP", f"10.96.{len(objects)}.{gen}")
+            if obj.get("kind") == "Deployment":
+                spec.setdefault("revisionHistoryLimit", 10)
+                spec.setdefault("strategy", {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
+                for c in spec.get("template", {}).get("spec", {}).get("containers", []):
+                    c.setdefault("imagePullPolicy", "IfNotPresent")
+                    c.setdefault("terminationMessagePath", "/dev/termination-log")
+                obj["status"] = {"observedGeneration": gen - 1, "replicas": 0, "updatedReplicas": 0, "availableReplicas": 0}
+            if dry_run:
+                return self.reply(200 if old else 201, obj)
             if obj.get("kind") == "Deployment":
                 polls[url.path] = 0
-                obj["status"] = {"observedGeneration": gen - 1, "replicas": 0, "updatedReplicas": 0, "availableReplicas": 0}
             objects[url.path] = obj
             save()
             self.reply(201 if old is None else 200, obj)

@@ -161,6 +161,11 @@ pub struct ModelRelease {
     /// Kubernetes targets: the exact objects to apply (k8s-openapi types as JSON), in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub objects: Vec<serde_json::Value>,
+    /// Kubernetes targets with a cluster configured: the objects against the cluster as it is
+    /// (server-side dry run). Added after the plan id is derived (the id says what is planned;
+    /// the diff, covered by the hash, shows the reviewer what that does to the cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_diff: Option<crate::live_diff::LiveDiff>,
 }
 
 /// What the caller asks to release.
@@ -398,6 +403,7 @@ pub async fn plan(lake: &StoreLocation, req: &ReleaseRequest) -> Result<Plan> {
         image: req.image.clone(),
         max_replicas: req.max_replicas,
         objects,
+        live_diff: None,
     };
     let metrics = MetricComparison {
         model: req.model.to_string(),

@@ -303,6 +303,9 @@ pub fn render_markdown(plan: &Plan) -> String {
     if let Some(m) = &plan.metrics {
         out.push_str(&render_metrics(m));
     }
+    if let Some(d) = plan.release.as_ref().and_then(|r| r.live_diff.as_ref()) {
+        out.push_str(&render_live_diff(d));
+    }
     if let Some(r) = &plan.release {
         out.push_str("\n## Lineage\n\n");
         for (label, l) in [
@@ -324,6 +327,39 @@ pub fn render_markdown(plan: &Plan) -> String {
                 ));
             }
         }
+    }
+    out
+}
+
+/// The server-side dry run: one line per object, one table row per changed field.
+fn render_live_diff(d: &crate::live_diff::LiveDiff) -> String {
+    let mut out = format!(
+        "\n## Against the cluster (server-side dry run, {})\n\n",
+        d.server
+    );
+    for o in &d.objects {
+        out.push_str(&format!("- {} **{}**\n", o.address, o.action.as_str()));
+        if o.fields.is_empty() {
+            continue;
+        }
+        out.push_str("\n  | field | live | planned |\n  |---|---|---|\n");
+        for f in &o.fields {
+            let cell = |v: &Option<String>| {
+                v.as_deref().map_or("(absent)".to_string(), |s| {
+                    format!("`{}`", s.replace('|', "\\|"))
+                })
+            };
+            out.push_str(&format!(
+                "  | `{}` | {} | {} |\n",
+                f.path.replace('|', "\\|"),
+                cell(&f.live),
+                cell(&f.planned)
+            ));
+        }
+        if o.more_fields > 0 {
+            out.push_str(&format!("  | … {} more | | |\n", o.more_fields));
+        }
+        out.push('\n');
     }
     out
 }
