@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use medallion_connect::record::{self, ConnectionSpec};
-use medallion_connect::{Error as ConnectError, postgres};
+use medallion_connect::{Error as ConnectError, postgres, sf_query};
 use medallion_lake::ingest::rows::{OpenRows, RowSource, RowsImportRequest};
 use medallion_lake::ingest::{
     self, ImportOptions, ImportOutcome, ImportProgress, ImportRequest, SourceFormat,
@@ -169,41 +169,67 @@ async fn import_query(
         ));
     }
     let connection = record::load(registry.lake(), name).await?;
-    let ConnectionSpec::Postgres(spec) = connection.spec.clone() else {
-        return Err(ConnectError::invalid(
-            "--connection",
-            format!(
-                "'{name}' is a {} connection; --query needs a postgres connection (import files from a blob container with --source)",
-                connection.spec.kind()
-            ),
-        ));
-    };
-    let url = postgres::query_url(name, &spec, query);
     let snapshot = args
         .snapshot
         .clone()
         .unwrap_or_else(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+    let rows_per_fetch = options.batch_rows;
+    let (name, query) = (name.clone(), query.clone());
+    let (url, open): (String, OpenRows) = match connection.spec.clone() {
+        ConnectionSpec::Postgres(spec) => {
+            let url = postgres::query_url(&name, &spec, &query);
+            let source = url.clone();
+            let open: OpenRows = Box::new(move |handle| {
+                let opened = handle.block_on(async {
+                    let session = postgres::PgSession::connect(&name, &spec).await?;
+                    session
+                        .open_query(&query, rows_per_fetch, &source, handle.clone())
+                        .await
+                });
+                match opened {
+                    Ok(q) => Ok(Box::new(q) as Box<dyn RowSource>),
+                    Err(e) => Err(e.into_lake(&source)),
+                }
+            });
+            (url, open)
+        }
+        ConnectionSpec::Snowflake(spec) => {
+            let url = sf_query::query_url(&name, &spec, &query);
+            let source = url.clone();
+            let request_id = sf_query::request_id(&format!("{url}#{snapshot}"));
+            let open: OpenRows = Box::new(move |handle| {
+                let opened = handle.block_on(sf_query::SfQuery::open(
+                    &name,
+                    &spec,
+                    &query,
+                    &source,
+                    &request_id,
+                    handle.clone(),
+                ));
+                match opened {
+                    Ok(q) => Ok(Box::new(q) as Box<dyn RowSource>),
+                    Err(e) => Err(e.into_lake(&source)),
+                }
+            });
+            (url, open)
+        }
+        other => {
+            return Err(ConnectError::invalid(
+                "--connection",
+                format!(
+                    "'{name}' is a {} connection; --query needs a postgres or snowflake connection (import files from a blob container with --source)",
+                    other.kind()
+                ),
+            ));
+        }
+    };
     let identity = SourceIdentity {
-        url: url.clone(),
+        url,
         etag: Some(snapshot),
         sha256: None,
         size: 0,
         last_modified: None,
     };
-    let rows_per_fetch = options.batch_rows;
-    let (name, query) = (name.clone(), query.clone());
-    let open: OpenRows = Box::new(move |handle| {
-        let opened = handle.block_on(async {
-            let session = postgres::PgSession::connect(&name, &spec).await?;
-            session
-                .open_query(&query, rows_per_fetch, &url, handle.clone())
-                .await
-        });
-        match opened {
-            Ok(q) => Ok(Box::new(q) as Box<dyn RowSource>),
-            Err(e) => Err(e.into_lake(&url)),
-        }
-    });
     let request = RowsImportRequest {
         dataset: DatasetName::new(&args.dataset)?,
         identity,

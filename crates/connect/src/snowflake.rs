@@ -146,132 +146,236 @@ pub fn base_url(spec: &SnowflakeSpec) -> String {
     }
 }
 
-/// Runs `SELECT 1` (and `CURRENT_VERSION()`): proves the key, the user, the role and the warehouse.
-pub async fn check(name: &str, spec: &SnowflakeSpec) -> Result<Value> {
-    let key = spec.private_key.read(name, "private key")?;
-    let refused = |message: String| Error::Refused {
-        connection: name.to_string(),
-        kind: KIND,
-        message,
-    };
-    let token = key_pair_jwt(
-        &spec.account,
-        &spec.user,
-        &key,
-        chrono::Utc::now().timestamp(),
-    )
-    .map_err(refused)?;
-    medallion_lake::install_tls_provider();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| refused(e.to_string()))?;
-    let base = base_url(spec);
-    let mut body = json!({
-        "statement": "SELECT 1 AS ONE, CURRENT_VERSION() AS VERSION",
-        "timeout": STATEMENT_TIMEOUT.as_secs(),
-    });
-    for (field, value) in [
-        ("warehouse", &spec.warehouse),
-        ("database", &spec.database),
-        ("schema", &spec.schema),
-        ("role", &spec.role),
-    ] {
-        if let Some(v) = value {
-            body[field] = json!(v);
+/// A signed-in client of one account's SQL API. The JWT is signed again before it expires, so
+/// an import that reads partitions for longer than an hour keeps going.
+pub struct SqlApi {
+    name: String,
+    spec: SnowflakeSpec,
+    key: Secret,
+    http: reqwest::Client,
+    base: String,
+    token: std::sync::Mutex<(KeyPairToken, i64)>,
+}
+
+/// A JWT lives 59 minutes; a new one is signed after 50.
+const TOKEN_RENEW_SECS: i64 = 50 * 60;
+
+impl SqlApi {
+    pub fn new(name: &str, spec: &SnowflakeSpec) -> Result<SqlApi> {
+        let key = spec.private_key.read(name, "private key")?;
+        let now = chrono::Utc::now().timestamp();
+        let token =
+            key_pair_jwt(&spec.account, &spec.user, &key, now).map_err(|m| Error::Refused {
+                connection: name.to_string(),
+                kind: KIND,
+                message: m,
+            })?;
+        medallion_lake::install_tls_provider();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .map_err(|e| Error::Unreachable {
+                connection: name.to_string(),
+                kind: KIND,
+                message: e.to_string(),
+            })?;
+        Ok(SqlApi {
+            name: name.to_string(),
+            spec: spec.clone(),
+            key,
+            http,
+            base: base_url(spec),
+            token: std::sync::Mutex::new((token, now)),
+        })
+    }
+
+    /// The public key fingerprint the JWT names.
+    pub fn fingerprint(&self) -> String {
+        self.token
+            .lock()
+            .map(|t| t.0.fingerprint.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn refused(&self, message: String) -> Error {
+        Error::Refused {
+            connection: self.name.clone(),
+            kind: KIND,
+            message: self.key.redact(&message),
         }
     }
-    let call = |r: reqwest::RequestBuilder| {
-        r.bearer_auth(&token.jwt)
+
+    fn unreachable(&self, message: String) -> Error {
+        Error::Unreachable {
+            connection: self.name.clone(),
+            kind: KIND,
+            message: self.key.redact(&message),
+        }
+    }
+
+    fn jwt(&self) -> Result<String> {
+        let now = chrono::Utc::now().timestamp();
+        let mut slot = self
+            .token
+            .lock()
+            .map_err(|_| self.refused("the token lock is poisoned".into()))?;
+        if now - slot.1 >= TOKEN_RENEW_SECS {
+            let fresh = key_pair_jwt(&self.spec.account, &self.spec.user, &self.key, now)
+                .map_err(|m| self.refused(m))?;
+            *slot = (fresh, now);
+        }
+        Ok(slot.0.jwt.clone())
+    }
+
+    fn call(&self, r: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder> {
+        Ok(r.bearer_auth(self.jwt()?)
             .header("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
             .header("Accept", "application/json")
             .header(
                 "User-Agent",
                 concat!("medallion/", env!("CARGO_PKG_VERSION")),
-            )
-    };
-    let started = Instant::now();
-    let (mut status, mut value) = send(
-        name,
-        &base,
-        call(
-            http.post(format!("{base}/api/v2/statements"))
-                .header("Content-Type", "application/json")
-                .body(body.to_string()),
-        ),
-    )
-    .await?;
-    // 202: still running; poll the statement's status URL until it answers or the time is up.
-    while status == 202 {
-        if started.elapsed() > STATEMENT_TIMEOUT {
-            return Err(Error::Unreachable {
-                connection: name.to_string(),
-                kind: KIND,
-                message: format!(
-                    "SELECT 1 still running after {}s; is the warehouse suspended or queued?",
-                    STATEMENT_TIMEOUT.as_secs()
-                ),
-            });
-        }
-        let Some(path) = value["statementStatusUrl"].as_str() else {
-            return Err(refused("202 without a statementStatusUrl".into()));
-        };
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        (status, value) = send(name, &base, call(http.get(format!("{base}{path}")))).await?;
+            ))
     }
-    if status != 200 {
+
+    /// Sends a request; the status and the body (gunzipped when the server compressed it, as
+    /// it does for result partitions).
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>)> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.unreachable(format!("{}: {e}", self.base)))?;
+        let status = response.status().as_u16();
+        let gzip = response
+            .headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.unreachable(format!("{}: {e}", self.base)))?;
+        if !gzip {
+            return Ok((status, bytes.to_vec()));
+        }
+        let mut out = Vec::with_capacity(bytes.len() * 4);
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut out)
+            .map_err(|e| self.unreachable(format!("a gzip body that does not decompress: {e}")))?;
+        Ok((status, out))
+    }
+
+    /// The error for a non-200 answer: 429 and 5xx may pass, the rest will not.
+    fn answer_error(&self, status: u16, body: &[u8]) -> Error {
+        let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         let message = format!(
             "HTTP {status}: {} (code {}, sqlState {})",
-            value["message"].as_str().unwrap_or("no message"),
+            value["message"].as_str().unwrap_or("no message").trim(),
             value["code"].as_str().unwrap_or("-"),
             value["sqlState"].as_str().unwrap_or("-"),
         );
-        let message = key.redact(&message);
-        return Err(if status == 429 || status >= 500 {
-            Error::Unreachable {
-                connection: name.to_string(),
-                kind: KIND,
-                message,
-            }
+        if status == 429 || status >= 500 {
+            self.unreachable(message)
         } else {
-            refused(message)
-        });
+            self.refused(message)
+        }
     }
+
+    /// Runs one statement and returns its first answer (the result set with partition 0),
+    /// polling the status URL while Snowflake answers 202. `request_id` makes a resubmission
+    /// (a retried step) return the first run's result instead of running the statement again.
+    pub async fn execute(
+        &self,
+        statement: &str,
+        request_id: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>> {
+        let mut body = json!({
+            "statement": statement,
+            "timeout": timeout.as_secs(),
+            "resultSetMetaData": {"format": "jsonv2"},
+            "parameters": {"MULTI_STATEMENT_COUNT": "1", "QUERY_TAG": "medallion"},
+        });
+        for (field, value) in [
+            ("warehouse", &self.spec.warehouse),
+            ("database", &self.spec.database),
+            ("schema", &self.spec.schema),
+            ("role", &self.spec.role),
+        ] {
+            if let Some(v) = value {
+                body[field] = json!(v);
+            }
+        }
+        let mut url = format!("{}/api/v2/statements", self.base);
+        if let Some(id) = request_id {
+            url.push_str(&format!("?requestId={id}&retry=true"));
+        }
+        let started = Instant::now();
+        let (mut status, mut bytes) = self
+            .send(
+                self.call(self.http.post(url))?
+                    .header("Content-Type", "application/json")
+                    .body(body.to_string()),
+            )
+            .await?;
+        while status == 202 {
+            if started.elapsed() > timeout + Duration::from_secs(30) {
+                return Err(self.unreachable(format!(
+                    "the statement is still running after {}s; is the warehouse suspended or queued?",
+                    timeout.as_secs()
+                )));
+            }
+            let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let Some(path) = value["statementStatusUrl"].as_str() else {
+                return Err(self.refused("202 without a statementStatusUrl".into()));
+            };
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            (status, bytes) = self
+                .send(self.call(self.http.get(format!("{}{path}", self.base)))?)
+                .await?;
+        }
+        if status != 200 {
+            return Err(self.answer_error(status, &bytes));
+        }
+        Ok(bytes)
+    }
+
+    /// Partition `n` (1 and up) of a statement's result set.
+    pub async fn partition(&self, handle: &str, n: usize) -> Result<Vec<u8>> {
+        let url = format!("{}/api/v2/statements/{handle}?partition={n}", self.base);
+        let (status, bytes) = self.send(self.call(self.http.get(url))?).await?;
+        if status != 200 {
+            return Err(self.answer_error(status, &bytes));
+        }
+        Ok(bytes)
+    }
+}
+
+/// Runs `SELECT 1` (and `CURRENT_VERSION()`): proves the key, the user, the role and the warehouse.
+pub async fn check(name: &str, spec: &SnowflakeSpec) -> Result<Value> {
+    let api = SqlApi::new(name, spec)?;
+    let bytes = api
+        .execute(
+            "SELECT 1 AS ONE, CURRENT_VERSION() AS VERSION",
+            None,
+            STATEMENT_TIMEOUT,
+        )
+        .await?;
+    let value: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| api.refused(format!("the result is not JSON: {e}")))?;
     let row = &value["data"][0];
     if row[0].as_str() != Some("1") {
-        return Err(refused(format!(
-            "SELECT 1 returned {} instead of 1",
-            row[0]
-        )));
+        return Err(api.refused(format!("SELECT 1 returned {} instead of 1", row[0])));
     }
     Ok(json!({
         "select_1": 1,
         "server_version": row[1],
         "statement_handle": value["statementHandle"],
-        "public_key_fingerprint": token.fingerprint,
-        "url": base,
+        "public_key_fingerprint": api.fingerprint(),
+        "url": api.base(),
     }))
-}
-
-async fn send(name: &str, base: &str, request: reqwest::RequestBuilder) -> Result<(u16, Value)> {
-    let unreachable = |message: String| Error::Unreachable {
-        connection: name.to_string(),
-        kind: KIND,
-        message,
-    };
-    let response = request
-        .send()
-        .await
-        .map_err(|e| unreachable(format!("{base}: {e}")))?;
-    let status = response.status().as_u16();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| unreachable(format!("{base}: {e}")))?;
-    Ok((
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    ))
 }
 
 #[cfg(test)]
