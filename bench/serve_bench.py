@@ -97,12 +97,17 @@ def to_ms(text):
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-def wrk(url, payload, duration, work):
+def pinned(cpus, cmd):
+    """cmd restricted to the CPUs in `cpus` (None: anywhere); children inherit the mask."""
+    return cmd if cpus is None else ["taskset", "-c", cpus] + cmd
+
+
+def wrk(url, payload, duration, work, cpus=None):
     script = os.path.join(work, "post.lua")
     with open(script, "w") as f:
         f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n')
         f.write(f"wrk.body = [==[{payload}]==]\n")
-    out = subprocess.run(["wrk", "-t2", "-c8", f"-d{duration}s", "--latency", "-s", script, url],
+    out = subprocess.run(pinned(cpus, ["wrk", "-t2", "-c8", f"-d{duration}s", "--latency", "-s", script, url]),
                          capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in out:
         sys.exit(f"errors under load:\n{out}")
@@ -121,7 +126,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--medallion", required=True)
     ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--layout", choices=["shared", "pinned", "both"], default="both",
+                    help="shared: wrk and the server on the same cores (the OS schedules them); pinned: wrk on "
+                         "CPU 0, the server (its whole process tree) on CPU 1, as when the load comes from another machine")
     a = ap.parse_args()
+    layouts = ["shared", "pinned"] if a.layout == "both" else [a.layout]
+    if "pinned" in layouts and (os.cpu_count() or 1) < 2:
+        sys.exit("--layout pinned needs two CPUs")
     bins = a.medallion
     work = tempfile.mkdtemp(prefix="medallion-serve-bench-")
     faulthandler.dump_traceback_later(240, exit=True)  # a hung server shows where
@@ -152,40 +163,44 @@ def main():
               open(os.path.join(work, "mlserver", "settings.json"), "w"))
 
     body = json.dumps({"inputs": [{"name": "input", "shape": [1, len(row)], "datatype": "FP64", "data": row}]})
-    results = {}
-    mlserver_bin = os.path.join(os.path.dirname(sys.executable), "mlserver")
-    log = open(os.path.join(work, "mlserver.log"), "w")
-    proc = subprocess.Popen([mlserver_bin, "start", os.path.join(work, "mlserver")], stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    try:
-        ready = wait_ready(http, proc, "windsor", timeout=60)
-        url = f"http://127.0.0.1:{http}/v2/models/windsor/infer"
-        theirs = post(url, body)["outputs"][0]["data"][0]
-        results["MLServer 1.7 (sklearn HGBR)"] = wrk(url, body, a.duration, work) + (tree_rss_kib(proc.pid), ready, theirs)
-    except SystemExit:
-        print(open(os.path.join(work, "mlserver.log")).read()[-3000:], file=sys.stderr)
-        raise
-    finally:
-        stop(proc)
+    for layout in layouts:
+        load_cpus, server_cpus = ("0", "1") if layout == "pinned" else (None, None)
+        results = {}
+        mlserver_bin = os.path.join(os.path.dirname(sys.executable), "mlserver")
+        log = open(os.path.join(work, "mlserver.log"), "w")
+        proc = subprocess.Popen(pinned(server_cpus, [mlserver_bin, "start", os.path.join(work, "mlserver")]), stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            ready = wait_ready(http, proc, "windsor", timeout=60)
+            url = f"http://127.0.0.1:{http}/v2/models/windsor/infer"
+            theirs = post(url, body)["outputs"][0]["data"][0]
+            results["MLServer 1.7 (sklearn HGBR)"] = wrk(url, body, a.duration, work, load_cpus) + (tree_rss_kib(proc.pid), ready, theirs)
+        except SystemExit:
+            print(open(os.path.join(work, "mlserver.log")).read()[-3000:], file=sys.stderr)
+            raise
+        finally:
+            stop(proc)
 
-    port = free_port()
-    proc = subprocess.Popen([f"{bins}/medallion-serve", "--lake", lake, "--model", "windsor-house-price", "--version", "1", "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, RUST_LOG="warn"))
-    try:
-        ready = wait_ready(port, proc, "windsor-house-price")
-        url = f"http://127.0.0.1:{port}/v2/models/windsor-house-price/infer"
-        ours = post(url, body)["outputs"][0]["data"][0]
-        results["medallion-serve"] = wrk(url, body, a.duration, work) + (tree_rss_kib(proc.pid), ready, ours)
-    finally:
-        proc.terminate()
-        proc.wait()
+        port = free_port()
+        proc = subprocess.Popen(pinned(server_cpus, [f"{bins}/medallion-serve", "--lake", lake, "--model", "windsor-house-price", "--version", "1",
+                                                     "--host", "127.0.0.1", "--port", str(port)]),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, RUST_LOG="warn"))
+        try:
+            ready = wait_ready(port, proc, "windsor-house-price")
+            url = f"http://127.0.0.1:{port}/v2/models/windsor-house-price/infer"
+            ours = post(url, body)["outputs"][0]["data"][0]
+            results["medallion-serve"] = wrk(url, body, a.duration, work, load_cpus) + (tree_rss_kib(proc.pid), ready, ours)
+        finally:
+            proc.terminate()
+            proc.wait()
 
-    print(f"\nsingle-row V2 inference, wrk -t2 -c8 -d{a.duration}s (same body shape, same load)")
-    print(f"{'server':30} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'RSS MiB':>8} {'ready s':>8} {'prediction':>12}")
-    for name, (rps, p50, p99, rss, ready, pred) in results.items():
-        print(f"{name:30} {rps:9.0f} {p50:8.2f} {p99:8.2f} {rss / 1024:8.1f} {ready:8.2f} {pred:12.2f}")
-    m, s = results["medallion-serve"], results["MLServer 1.7 (sklearn HGBR)"]
-    print(f"throughput {m[0] / s[0]:.1f}x (target >= 20x), p99 {m[2]:.2f} ms (target < 2), RSS {m[3] / 1024:.1f} MiB (target < 30)")
+        where = "wrk on CPU 0, server on CPU 1" if layout == "pinned" else "wrk and server share the CPUs"
+        print(f"\nsingle-row V2 inference, wrk -t2 -c8 -d{a.duration}s (same body shape, same load), {where}")
+        print(f"{'server':30} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'RSS MiB':>8} {'ready s':>8} {'prediction':>12}")
+        for name, (rps, p50, p99, rss, ready, pred) in results.items():
+            print(f"{name:30} {rps:9.0f} {p50:8.2f} {p99:8.2f} {rss / 1024:8.1f} {ready:8.2f} {pred:12.2f}")
+        m, s = results["medallion-serve"], results["MLServer 1.7 (sklearn HGBR)"]
+        print(f"{layout}: throughput {m[0] / s[0]:.1f}x (target >= 20x), p99 {m[2]:.2f} ms (target < 2), RSS {m[3] / 1024:.1f} MiB (target < 30)")
     shutil.rmtree(work, ignore_errors=True)
 
 
