@@ -196,13 +196,7 @@ pub async fn deploy(args: &DeployArgs) -> Result<Deployed, DeployError> {
         result.status = "already-serving".into();
         result.detail = format!("v{} already serves from {}", release.version, release.slot);
         result.url = ep.active()?.map(|a| a.url);
-        result.finished_at = now();
-        let result = deployments::record_result(&lake, &result).await?;
-        return Ok(Deployed {
-            result,
-            created: true,
-            previous_version: release.production_version,
-        });
+        return recorded(&lake, result, &release).await;
     }
     match apply_local(args, &lake, &endpoint, &plan, &release, &ep, &client).await {
         Ok((process, smoke)) => {
@@ -230,13 +224,7 @@ pub async fn deploy(args: &DeployArgs) -> Result<Deployed, DeployError> {
                 format!("medallion-deploy ({})", auth.by()),
             )
             .await?;
-            result.finished_at = now();
-            let result = deployments::record_result(&lake, &result).await?;
-            Ok(Deployed {
-                result,
-                created: true,
-                previous_version: release.production_version,
-            })
+            recorded(&lake, result, &release).await
         }
         Err((message, class, smoke)) => {
             result.status = "failed".into();
@@ -275,13 +263,7 @@ async fn recorded_earlier(
         release.model, release.version, release.slot, s.seq
     );
     result.url = s.url.clone();
-    result.finished_at = now();
-    let result = deployments::record_result(lake, result).await?;
-    Ok(Some(Deployed {
-        result,
-        created: true,
-        previous_version: release.production_version,
-    }))
+    Ok(Some(recorded(lake, result.clone(), release).await?))
 }
 
 /// A plan is made against one position of the endpoint's release history; any release or
@@ -319,6 +301,21 @@ fn check_history(
     })
 }
 
+/// Stamps the end, records `result.json` and returns what deploy reports.
+async fn recorded(
+    lake: &StoreLocation,
+    mut result: DeployResult,
+    release: &ModelRelease,
+) -> Result<Deployed, DeployError> {
+    result.finished_at = now();
+    let result = deployments::record_result(lake, &result).await?;
+    Ok(Deployed {
+        result,
+        created: true,
+        previous_version: release.production_version,
+    })
+}
+
 /// The `manifests` target: the plan's objects written as YAML under
 /// `<manifests-dir>/<endpoint>/` (one file per object, each replaced atomically) for Argo CD or
 /// Flux to apply. The old slot's Deployment file stays, so reverting the Service file (or
@@ -352,13 +349,7 @@ async fn write_manifests(
         written.join(", ")
     );
     result.url = Some(url);
-    result.finished_at = now();
-    let result = deployments::record_result(lake, &result).await?;
-    Ok(Deployed {
-        result,
-        created: true,
-        previous_version: release.production_version,
-    })
+    recorded(lake, result, release).await
 }
 
 /// What the lake-recorded targets (manifests, kubernetes) find before applying.
@@ -383,13 +374,9 @@ async fn recorded_preflight(
         result.status = "already-serving".into();
         result.detail = format!("v{} already serves from {}", release.version, release.slot);
         result.url = state.as_ref().and_then(|s| s.url.clone());
-        result.finished_at = now();
-        let result = deployments::record_result(lake, result).await?;
-        return Ok(Preflight::Done(Box::new(Deployed {
-            result,
-            created: true,
-            previous_version: release.production_version,
-        })));
+        return Ok(Preflight::Done(Box::new(
+            recorded(lake, result.clone(), release).await?,
+        )));
     }
     let serving = state.as_ref().map(|s| (s.serving.slot, s.serving.version));
     let planned = release.running.active.as_ref().map(|a| (a.slot, a.version));
@@ -565,13 +552,7 @@ async fn apply_kubernetes(
         release.model, release.version, release.slot
     );
     result.url = Some(url);
-    result.finished_at = now();
-    let result = deployments::record_result(lake, &result).await?;
-    Ok(Deployed {
-        result,
-        created: true,
-        previous_version: release.production_version,
-    })
+    recorded(lake, result, release).await
 }
 
 /// Writes `objects` as `<root>/<endpoint>/<kind>-<name>.yaml`, each file replaced atomically;
