@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use arrow_array::Int64Array;
 use arrow_schema::Field;
 use medallion_lake::ingest::batch::Chunk;
 use medallion_lake::ingest::rows::RowSource;
@@ -307,13 +306,11 @@ impl RowSource for PgQuery {
                 })
             })
             .collect::<medallion_lake::Result<Vec<_>>>()?;
-        let n = rows.len() as i64;
-        let row_numbers = Int64Array::from_iter_values(self.next_row..self.next_row + n);
-        self.next_row += n;
-        Ok(Some(Chunk {
+        Ok(Some(Chunk::consecutive(
             columns,
-            row_numbers,
-        }))
+            rows.len(),
+            &mut self.next_row,
+        )))
     }
 
     fn details(&self) -> BTreeMap<String, Value> {

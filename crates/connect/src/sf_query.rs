@@ -13,7 +13,6 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use arrow_array::Int64Array;
 use arrow_schema::Field;
 use medallion_lake::ingest::batch::Chunk;
 use medallion_lake::ingest::rows::RowSource;
@@ -351,15 +350,10 @@ impl RowSource for SfQuery {
                 })?;
             }
         }
-        let count = rows.data.len() as i64;
+        let count = rows.data.len();
         drop(rows);
         let columns = builders.into_iter().map(SfBuilder::finish).collect();
-        let row_numbers = Int64Array::from_iter_values(self.next_row..self.next_row + count);
-        self.next_row += count;
-        Ok(Some(Chunk {
-            columns,
-            row_numbers,
-        }))
+        Ok(Some(Chunk::consecutive(columns, count, &mut self.next_row)))
     }
 
     fn details(&self) -> BTreeMap<String, Value> {

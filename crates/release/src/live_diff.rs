@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::k8s_objects::address;
 use crate::plan::Action;
 
 /// At most this many changed fields are listed per object; the rest are counted.
@@ -60,17 +61,6 @@ pub struct FieldChange {
     /// The value after the apply (absent: the field is removed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planned: Option<String>,
-}
-
-/// `Kind/namespace/name` of an object.
-pub fn address(object: &Value) -> String {
-    let text = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("?");
-    format!(
-        "{}/{}/{}",
-        text("/kind"),
-        text("/metadata/namespace"),
-        text("/metadata/name")
-    )
 }
 
 /// Compares the live object (None: absent) with the dry run's answer.

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 
-use arrow_array::{Int64Array, RecordBatch};
+use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReader;
 use parquet::errors::ParquetError;
@@ -61,12 +61,10 @@ impl ParquetSource {
         let Some(batch) = next.transpose().map_err(|e| classify(e, &self.url))? else {
             return Ok(None);
         };
-        let n = batch.num_rows() as i64;
-        let row_numbers = Int64Array::from_iter_values(self.next_row..self.next_row + n);
-        self.next_row += n;
-        Ok(Some(Chunk {
-            columns: batch.columns().to_vec(),
-            row_numbers,
-        }))
+        Ok(Some(Chunk::consecutive(
+            batch.columns().to_vec(),
+            batch.num_rows(),
+            &mut self.next_row,
+        )))
     }
 }
