@@ -98,7 +98,7 @@ pub fn run(demo: Demo) -> anyhow::Result<()> {
             file.display()
         );
     }
-    let sensor = r.join("event-sources/sensor-landing.yaml");
+    let sensor = r.join("event-sources");
     let fired = events::fire(&event_files, &[sensor])?;
     let workflows: Vec<serde_json::Value> = fired
         .into_iter()
@@ -139,7 +139,8 @@ pub fn run(demo: Demo) -> anyhow::Result<()> {
         name: None,
         decision: None,
         supplied: Default::default(),
-        plugin_lake: None,
+        // The demo installs nothing: the plugin (if a template ran one) serves the demo's lake.
+        plugin_lake: Some(demo.lake.clone()),
         time_scale: 1.0,
         step_env: vec![(
             "MEDALLION_STATE_DIR".into(),

@@ -1,54 +1,78 @@
-//! `medallion events replay`: what a Sensor would do with an Event Grid event, offline.
+//! `medallion events replay`: what the event path would do with an Event Grid event, offline:
+//! each EventSource among the files dispatches or drops it (its filter), then every Sensor's
+//! dependencies on that source see it and its triggers fire.
 
 use std::path::{Path, PathBuf};
 
+use medallion_argo::event_source::{self, Dispatch, QueueSource};
 use medallion_argo::sensor::{self, Sensor, SensorError};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::runner::{self, RunOptions};
 
-/// The Sensors in a YAML file (other kinds are skipped; none at all is an error).
-fn sensors(path: &Path) -> Result<Vec<Sensor>, SensorError> {
-    let fail = |m: String| SensorError::Sensor {
-        sensor: path.display().to_string(),
+/// The EventSources' queue entries and the Sensors of the given files and folders.
+fn event_path(paths: &[PathBuf]) -> Result<(Vec<QueueSource>, Vec<Sensor>), SensorError> {
+    let docs = crate::lint::load(paths).map_err(|e| SensorError::Sensor {
+        sensor: paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         path: "file".into(),
-        message: m,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-    let mut out = Vec::new();
-    for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-        let value = Value::deserialize(doc).map_err(|e| fail(e.to_string()))?;
-        if value.get("kind").and_then(Value::as_str) == Some("Sensor") {
-            out.push(Sensor::from_json(&value)?);
+        message: e.to_string(),
+    })?;
+    let mut sources = Vec::new();
+    let mut sensors = Vec::new();
+    for d in &docs {
+        match d.kind() {
+            "EventSource" => sources.extend(event_source::queue_sources(&d.value)?),
+            "Sensor" => sensors.push(Sensor::from_json(&d.value)?),
+            _ => {}
         }
     }
-    if out.is_empty() {
-        return Err(fail("holds no Sensor".into()));
+    if sensors.is_empty() {
+        return Err(SensorError::Sensor {
+            sensor: paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            path: "file".into(),
+            message: "holds no Sensor; pass the event-sources folder or a Sensor file".into(),
+        });
     }
-    Ok(out)
+    Ok((sources, sensors))
 }
 
 /// What fires for these events: (event file, event id, trigger).
 type Fired = Vec<(String, Option<Value>, sensor::Triggered)>;
 
-/// Prints what fires and returns the Workflows the triggers would submit.
+/// Prints what fires (and what the EventSources drop) and returns the Workflows the triggers
+/// would submit.
 pub fn replay(
     events: &[PathBuf],
-    sensor_files: &[PathBuf],
+    paths: &[PathBuf],
     json_format: bool,
 ) -> Result<Vec<Value>, SensorError> {
-    let triggered = fire(events, sensor_files)?;
+    let triggered = fire(events, paths)?;
     print_fired(&triggered, json_format);
     Ok(triggered.into_iter().map(|(_, _, t)| t.workflow).collect())
 }
 
-/// Applies the Sensors to the events.
-pub fn fire(events: &[PathBuf], sensor_files: &[PathBuf]) -> Result<Fired, SensorError> {
-    let mut all_sensors = Vec::new();
-    for f in sensor_files {
-        all_sensors.extend(sensors(f)?);
+/// Applies the event path (EventSources, then Sensors) to the events. Without an EventSource
+/// among the files, the events reach every Sensor dependency unfiltered (said on stderr).
+pub fn fire(events: &[PathBuf], paths: &[PathBuf]) -> Result<Fired, SensorError> {
+    let (sources, sensors) = event_path(paths)?;
+    if sources.is_empty() {
+        eprintln!(
+            "note: no EventSource among {}: the events reach the Sensors without the EventSource's filter",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     let mut triggered = Vec::new();
     for file in events {
@@ -59,10 +83,28 @@ pub fn fire(events: &[PathBuf], sensor_files: &[PathBuf]) -> Result<Fired, Senso
             other => other,
         })?;
         for event in decoded {
-            let data = sensor::queue_event_data(&event);
-            for s in &all_sensors {
-                for t in s.replay(&data)? {
-                    triggered.push((file.display().to_string(), event.get("id").cloned(), t));
+            let mut dispatched: Vec<(Option<(&str, &str)>, Value)> = Vec::new();
+            if sources.is_empty() {
+                dispatched.push((None, sensor::queue_event_data(&event)));
+            }
+            for source in &sources {
+                match source.dispatch(&event) {
+                    Dispatch::Event(data) => dispatched.push((
+                        Some((source.event_source.as_str(), source.event_name.as_str())),
+                        data,
+                    )),
+                    Dispatch::Dropped(why) => eprintln!(
+                        "# {} (event {}) dropped: {why}",
+                        file.display(),
+                        event.get("id").and_then(Value::as_str).unwrap_or("?")
+                    ),
+                }
+            }
+            for (source, data) in dispatched {
+                for s in &sensors {
+                    for t in s.replay(source, &data)? {
+                        triggered.push((file.display().to_string(), event.get("id").cloned(), t));
+                    }
                 }
             }
         }

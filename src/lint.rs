@@ -1,11 +1,12 @@
 //! `medallion lint`: every YAML document under the given folders (default: workflow-templates/,
-//! event-sources/, executor-plugin/) against Argo's JSON schemas and the checks beyond them.
+//! event-sources/, executor-plugin/, install/) or on standard input (`-`) against Argo's JSON
+//! schemas and the rules of `medallion_argo::lint`, for the Argo version the cluster runs.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use medallion_argo::lint::{Document, LintConfig, Report, lint};
-use medallion_argo::schema::Schemas;
+use medallion_argo::schema::{ArgoVersion, Schemas};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -18,7 +19,33 @@ pub enum LintError {
     Findings(usize),
 }
 
-pub const DEFAULT_DIRS: &[&str] = &["workflow-templates", "event-sources", "executor-plugin"];
+pub const DEFAULT_DIRS: &[&str] = &[
+    "workflow-templates",
+    "event-sources",
+    "executor-plugin",
+    "install",
+];
+
+/// `--argo-version`: the Argo Workflows release lines whose schema and rules lint knows.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ArgoVersionArg {
+    #[value(name = "4.1")]
+    V4_1,
+    #[value(name = "3.7")]
+    V3_7,
+}
+
+impl From<ArgoVersionArg> for ArgoVersion {
+    fn from(v: ArgoVersionArg) -> ArgoVersion {
+        match v {
+            ArgoVersionArg::V4_1 => ArgoVersion::V4_1,
+            ArgoVersionArg::V3_7 => ArgoVersion::V3_7,
+        }
+    }
+}
+
+/// The path that stands for standard input.
+const STDIN: &str = "-";
 
 fn input_error(path: &Path, message: impl Into<String>) -> LintError {
     LintError::Input {
@@ -31,7 +58,7 @@ fn input_error(path: &Path, message: impl Into<String>) -> LintError {
 pub fn yaml_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LintError> {
     let mut out = Vec::new();
     for p in paths {
-        if p.is_file() {
+        if p.is_file() || p.as_os_str() == STDIN {
             out.push(p.clone());
             continue;
         }
@@ -58,7 +85,12 @@ pub fn yaml_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LintError> {
 
 /// Every document of a multi-document YAML file, as JSON values.
 pub fn documents(path: &Path) -> Result<Vec<Document>, LintError> {
-    let text = std::fs::read_to_string(path).map_err(|e| input_error(path, e.to_string()))?;
+    let text = if path.as_os_str() == STDIN {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(path)
+    }
+    .map_err(|e| input_error(path, e.to_string()))?;
     let mut out = Vec::new();
     for (i, doc) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
         let value = Value::deserialize(doc)
@@ -105,28 +137,38 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Document>, LintError> {
     Ok(docs)
 }
 
-pub fn check(paths: &[PathBuf], dockerfile: &Path) -> Result<Report, LintError> {
+pub fn check(
+    paths: &[PathBuf],
+    dockerfile: &Path,
+    version: ArgoVersion,
+) -> Result<Report, LintError> {
     let docs = load(paths)?;
-    let schemas =
-        Schemas::argo().map_err(|e| input_error(Path::new("schemas/argo"), e.to_string()))?;
+    let schemas = Schemas::for_version(version)
+        .map_err(|e| input_error(Path::new("schemas/argo"), e.to_string()))?;
     let config = LintConfig {
         images: Some(dockerfile_targets(dockerfile)?),
+        argo_version: version,
     };
     Ok(lint(&docs, &schemas, &config))
 }
 
-pub fn run(paths: &[PathBuf], dockerfile: &Path, json_format: bool) -> Result<(), LintError> {
-    let report = check(paths, dockerfile)?;
+pub fn run(
+    paths: &[PathBuf],
+    dockerfile: &Path,
+    version: ArgoVersion,
+    json_format: bool,
+) -> Result<(), LintError> {
+    let report = check(paths, dockerfile, version)?;
     if json_format {
         let findings: Vec<Value> = report
             .findings
             .iter()
-            .map(|f| json!({"document": f.document, "path": f.path, "message": f.message}))
+            .map(|f| json!({"document": f.document, "path": f.path, "message": f.message, "source": f.source}))
             .collect();
         println!(
             "{}",
             json!({"documents": report.documents, "schema_checked": report.schema_checked,
-                   "findings": findings})
+                   "argo_version": version.as_str(), "findings": findings})
         );
     } else {
         for f in &report.findings {
@@ -144,9 +186,10 @@ pub fn run(paths: &[PathBuf], dockerfile: &Path, json_format: bool) -> Result<()
             })
             .collect();
         println!(
-            "{} documents, {} checked against Argo's schemas{}; {} problem(s)",
+            "{} documents, {} checked against Argo {}'s schemas{}; {} problem(s)",
             report.documents,
             report.schema_checked,
+            version.as_str(),
             if others.is_empty() {
                 String::new()
             } else {

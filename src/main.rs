@@ -148,14 +148,19 @@ enum Command {
         #[command(subcommand)]
         command: EndpointCommand,
     },
-    /// Check the Argo YAML offline: Argo's JSON schemas, template references, `{{...}}`
-    /// variables, DAG dependencies, images, Sensor triggers
+    /// Check the Argo YAML offline as Argo and Argo Events judge it: their JSON schemas, the
+    /// rules Argo applies at submission, what the controller, UI and Sensor do at run time,
+    /// template references, `{{...}}` variables, images; each finding cites the Argo source line
     Lint {
-        /// Folders or files (default: workflow-templates event-sources executor-plugin)
+        /// Folders or files, `-` for standard input (default: workflow-templates event-sources
+        /// executor-plugin install)
         paths: Vec<PathBuf>,
         /// The Dockerfile whose `medallion-*` targets are the images templates may use
         #[arg(long, default_value = "Dockerfile")]
         dockerfile: PathBuf,
+        /// The Argo Workflows release line the cluster runs (its schema and rules)
+        #[arg(long, value_enum, default_value = "4.1")]
+        argo_version: lint::ArgoVersionArg,
         /// Output format
         #[arg(long, value_parser = ["text", "json"], default_value = "text")]
         format: String,
@@ -246,7 +251,9 @@ struct RunFlags {
     /// A suspend node's supplied parameter, TASK.PARAM=VALUE (repeatable)
     #[arg(long, value_name = "TASK.PARAM=VALUE")]
     supply: Vec<String>,
-    /// The lake the executor plugin serves (default: the workflow parameter `lake`)
+    /// The lake the executor plugin serves, as it is configured for the plugin on a cluster
+    /// (default: the file `lake` of --config-map medallion-settings=DIR); never the run's own
+    /// `lake` parameter, which the plugin does not see
     #[arg(long)]
     plugin_lake: Option<String>,
     /// Multiplies retry backoffs and suspend durations (0 = no waiting; for tests)
@@ -302,8 +309,9 @@ enum EventsCommand {
         /// Event files: a JSON event, a JSON array (Event Grid push), or base64 JSON (a queue message)
         #[arg(required = true)]
         events: Vec<PathBuf>,
-        /// Sensor YAML files
-        #[arg(long, default_value = "event-sources/sensor-landing.yaml")]
+        /// The event path: folders or files with the EventSources (their filters run first)
+        /// and the Sensors
+        #[arg(long, default_value = "event-sources")]
         sensor: Vec<PathBuf>,
         /// text (the Workflows as YAML) or json ({"triggered": [{"sensor", "trigger", "workflow"}]})
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
@@ -689,6 +697,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lint {
             paths,
             dockerfile,
+            argo_version,
             format,
         } => {
             let paths = if paths.is_empty() {
@@ -696,7 +705,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 paths
             };
-            lint::run(&paths, &dockerfile, format == "json")?;
+            lint::run(&paths, &dockerfile, argo_version.into(), format == "json")?;
         }
         Command::Run { file, name, flags } => {
             runner::run(flags.options(file, name)?)?;

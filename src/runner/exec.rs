@@ -2,18 +2,17 @@
 //! templates through a real `medallion-plugin`; and the retry, memoize and mutex settings.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use medallion_argo::parse_go_duration;
 use serde_json::{Value, json};
 
 use super::{
-    Decision, Engine, Leaf, Outcome, Phase, RunError, items, local_binary, template_error,
-    value_text,
+    Engine, Leaf, Outcome, Phase, RunError, items, local_binary, template_error, value_text,
 };
 
 pub struct ContainerResult {
@@ -131,11 +130,15 @@ pub(super) fn map_path(text: &str, mounts: &[(String, PathBuf)]) -> String {
     text.to_string()
 }
 
+/// Runs a container or script node as a local process. `attempt_deadline` is the retry
+/// budget's deadline for this attempt (maxDuration); the template's activeDeadlineSeconds and
+/// the workflow's deadline bound it too, as the pod's deadlines do on a cluster.
 pub fn run_container(
     engine: &Engine,
     template: &Value,
     raw: &Leaf<'_>,
     node_dir: &Path,
+    attempt_deadline: Option<Instant>,
 ) -> Result<ContainerResult, RunError> {
     let tname = template.get("name").and_then(Value::as_str).unwrap_or("?");
     let fail = |m: String| template_error(format!("template {tname}: {m}"));
@@ -143,6 +146,7 @@ pub fn run_container(
     let container = template.get(body).cloned().unwrap_or(Value::Null);
     const CONTAINER_FIELDS: &[&str] = &[
         "image",
+        "command",
         "args",
         "env",
         "volumeMounts",
@@ -206,6 +210,17 @@ pub fn run_container(
         c
     } else {
         let binary = local_binary(&engine.options.bin_dir, image).map_err(fail)?;
+        // The command names the image's one binary (/medallion-<step>), the entrypoint the
+        // image would run; anything else is not what this image holds.
+        let command: Vec<&str> = items(raw.template, "/container/command")
+            .filter_map(Value::as_str)
+            .collect();
+        let expected = format!("/{}", super::image_name(image));
+        if !command.is_empty() && command != [expected.as_str()] {
+            return Err(fail(format!(
+                "container.command {command:?}: the image {image:?} runs {expected}; medallion run runs that binary only"
+            )));
+        }
         let args: Vec<String> = items(raw.template, "/container/args")
             .map(|a| raw.resolve(engine, &value_text(a), &mounts))
             .collect::<Result<_, _>>()
@@ -279,21 +294,32 @@ pub fn run_container(
     let mut child = command
         .spawn()
         .map_err(|e| fail(format!("cannot start {}: {e}", binary.display())))?;
-    let deadline = template
+    let own = template
         .get("activeDeadlineSeconds")
         .and_then(|v| value_text(v).parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .map(|s| Instant::now() + Duration::from_secs(s));
+    let outer = [attempt_deadline, engine.deadline]
+        .into_iter()
+        .flatten()
+        .min();
+    let deadline = [own, outer].into_iter().flatten().min();
     let (status, timed_out) = wait(&mut child, deadline)
         .map_err(|e| fail(format!("waiting for {}: {e}", binary.display())))?;
     let exit_code = status;
     if timed_out || exit_code != Some(0) {
         let log = std::fs::read_to_string(node_dir.join("stderr.log")).unwrap_or_default();
         let last = last_error_line(&log);
-        let message = if timed_out {
+        let message = if timed_out && deadline == own {
             format!(
                 "killed after activeDeadlineSeconds ({}s)",
-                deadline.map(|d| d.as_secs()).unwrap_or(0)
+                template
+                    .get("activeDeadlineSeconds")
+                    .map(value_text)
+                    .unwrap_or_default()
             )
+        } else if timed_out {
+            // The executor's own deadline (ARGO_DEADLINE: maxDuration or the workflow's).
+            "Step exceeded its deadline".to_string()
         } else {
             format!(
                 "{} exited with {}{}",
@@ -408,130 +434,21 @@ fn last_error_line(log: &str) -> String {
         .unwrap_or_default()
 }
 
-fn wait(child: &mut Child, deadline: Option<Duration>) -> std::io::Result<(Option<i32>, bool)> {
-    let start = Instant::now();
+/// Waits for the process; its exit code, or 128 + the signal that killed it (as a container
+/// runtime reports it: 137 for SIGKILL), and whether the deadline killed it.
+fn wait(child: &mut Child, deadline: Option<Instant>) -> std::io::Result<(Option<i32>, bool)> {
+    use std::os::unix::process::ExitStatusExt;
     loop {
         if let Some(status) = child.try_wait()? {
-            return Ok((status.code(), false));
+            return Ok((status.code().or(status.signal().map(|s| 128 + s)), false));
         }
-        if deadline.is_some_and(|d| start.elapsed() > d) {
+        if deadline.is_some_and(|d| Instant::now() > d) {
             child.kill()?;
-            child.wait()?;
-            return Ok((None, true));
+            let status = child.wait()?;
+            return Ok((status.code().or(status.signal().map(|s| 128 + s)), true));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// A suspend node: answered by `--supply`, `--approve`/`--reject`, a prompt in a terminal, or
-/// (with a `duration`) by waiting.
-pub fn suspend(engine: &Engine, template: &Value, path: &str) -> Result<Outcome, RunError> {
-    let tname = template.get("name").and_then(Value::as_str).unwrap_or("?");
-    let task = path.rsplit('.').next().unwrap_or(path);
-    let supplied: Vec<&Value> = items(template, "/outputs/parameters")
-        .filter(|p| p.pointer("/valueFrom/supplied").is_some())
-        .collect();
-    let mut outputs = BTreeMap::new();
-    let mut answered = false;
-    for p in &supplied {
-        let name = p.get("name").and_then(Value::as_str).unwrap_or("");
-        let allowed: Vec<String> = p
-            .get("enum")
-            .and_then(Value::as_array)
-            .map(|l| l.iter().map(value_text).collect())
-            .unwrap_or_default();
-        let given = engine
-            .options
-            .supplied
-            .get(&format!("{task}.{name}"))
-            .cloned()
-            .or_else(|| match engine.options.decision {
-                Some(Decision::Approve) if allowed.iter().any(|a| a == "approve") => {
-                    Some("approve".into())
-                }
-                Some(Decision::Reject) if allowed.iter().any(|a| a == "reject") => {
-                    Some("reject".into())
-                }
-                Some(_) => p.pointer("/valueFrom/default").map(value_text),
-                None => None,
-            });
-        let value = match given {
-            Some(v) => v,
-            None if std::io::stdin().is_terminal() => engine.view.ask(&format!(
-                "{task} waits for a person: {name}{}{}? ",
-                if allowed.is_empty() {
-                    String::new()
-                } else {
-                    format!(" [{}]", allowed.join("/"))
-                },
-                p.get("description")
-                    .and_then(Value::as_str)
-                    .map(|d| format!(" ({d})"))
-                    .unwrap_or_default()
-            )),
-            None => {
-                return Err(RunError::Template(format!(
-                    "suspend {task} (template {tname}) waits for a person: pass --approve, --reject or --supply {task}.{name}=<value>"
-                )));
-            }
-        };
-        if !allowed.is_empty() && !allowed.contains(&value) {
-            return Err(template_error(format!(
-                "suspend {task}: {name}={value:?} is not one of {}",
-                allowed.join(", ")
-            )));
-        }
-        outputs.insert(name.to_string(), value);
-        answered = true;
-    }
-    if !answered {
-        match (
-            engine.options.decision,
-            template.pointer("/suspend/duration"),
-        ) {
-            (Some(Decision::Reject), _) => {
-                return Ok(Outcome {
-                    phase: Phase::Failed,
-                    message: format!("suspend {task} was stopped by --reject"),
-                    outputs,
-                    rejected: true,
-                    artifacts: BTreeMap::new(),
-                });
-            }
-            (Some(Decision::Approve), _) => {}
-            (None, Some(d)) => {
-                let d = parse_go_duration(&value_text(d))
-                    .map_err(|e| template_error(format!("suspend {task}: duration: {e}")))?;
-                std::thread::sleep(d.mul_f64(engine.options.time_scale));
-            }
-            (None, None) if std::io::stdin().is_terminal() => {
-                let a = engine
-                    .view
-                    .ask(&format!("{task} waits for a person: resume? [y/n] "));
-                if !a.starts_with('y') {
-                    return Ok(Outcome {
-                        phase: Phase::Failed,
-                        message: format!("suspend {task} was stopped"),
-                        outputs,
-                        rejected: true,
-                        artifacts: BTreeMap::new(),
-                    });
-                }
-            }
-            (None, None) => {
-                return Err(template_error(format!(
-                    "suspend {task} (template {tname}) waits for a person: pass --approve or --reject"
-                )));
-            }
-        }
-    }
-    Ok(Outcome {
-        phase: Phase::Succeeded,
-        message: String::new(),
-        outputs,
-        rejected: false,
-        artifacts: BTreeMap::new(),
-    })
 }
 
 /// A real `medallion-plugin` on a free loopback port, serving the run's lake.
@@ -631,6 +548,30 @@ impl PluginServer {
 
 /// A plugin node, through the plugin server (started on first use), polled while it reports
 /// Running with a requeue.
+/// The ConfigMap and key the executor plugin's sidecar reads its lake from
+/// (executor-plugin/plugin.yaml, MEDALLION_LAKE).
+pub const PLUGIN_LAKE_CONFIG: (&str, &str) = ("medallion-settings", "lake");
+
+/// The lake the executor plugin serves: as configured for the plugin (`--plugin-lake`, or the
+/// ConfigMap its sidecar reads, given with `--config-map medallion-settings=<dir>`), never the
+/// run's own `lake` parameter: on a cluster the plugin serves its configured lake whatever a
+/// workflow passes (workflow/controller/agent.go v4.1.2 lines 340-359).
+fn plugin_lake(engine: &Engine) -> Result<String, String> {
+    if let Some(lake) = &engine.options.plugin_lake {
+        return Ok(lake.clone());
+    }
+    let (map, key) = PLUGIN_LAKE_CONFIG;
+    let Some(dir) = engine.options.config_maps.get(map) else {
+        return Err(format!(
+            "the executor plugin serves the lake configured for it (ConfigMap {map}, key {key}), not this run's: pass --plugin-lake <lake> or --config-map {map}=<dir holding a file {key}>"
+        ));
+    };
+    let file = dir.join(key);
+    std::fs::read_to_string(&file)
+        .map(|l| l.trim().to_string())
+        .map_err(|e| format!("the executor plugin's lake: {}: {e}", file.display()))
+}
+
 pub fn plugin(engine: &Engine, template: &Value, path: &str) -> Result<Outcome, RunError> {
     let task = path.rsplit('.').next().unwrap_or(path).to_string();
     let fail = |m: String| template_error(format!("plugin task {task}: {m}"));
@@ -639,12 +580,7 @@ pub fn plugin(engine: &Engine, template: &Value, path: &str) -> Result<Outcome, 
         .lock()
         .map_err(|_| fail("plugin lock poisoned".into()))?;
     if guard.is_none() {
-        let lake = engine
-            .options
-            .plugin_lake
-            .clone()
-            .or_else(|| engine.workflow_params.get("lake").cloned())
-            .ok_or_else(|| fail("the plugin needs a lake: pass --plugin-lake or give the workflow a `lake` parameter".into()))?;
+        let lake = plugin_lake(engine).map_err(&fail)?;
         *guard = Some(
             PluginServer::start(&engine.options.bin_dir, &lake, &engine.run_dir).map_err(&fail)?,
         );
@@ -718,84 +654,6 @@ pub fn plugin(engine: &Engine, template: &Value, path: &str) -> Result<Outcome, 
     }
 }
 
-/// retryStrategy as Argo applies it: `limit` retries after the first attempt, only when the
-/// `expression` (if any) is true, waiting `backoff.duration × factor^(n-1)` up to maxDuration.
-pub struct RetryStrategy {
-    limit: u32,
-    expression: Option<String>,
-    duration: Duration,
-    factor: f64,
-    max: Option<Duration>,
-}
-
-impl RetryStrategy {
-    pub fn of(template: &Value) -> Result<Option<RetryStrategy>, String> {
-        let Some(r) = template.get("retryStrategy") else {
-            return Ok(None);
-        };
-        let tname = template.get("name").and_then(Value::as_str).unwrap_or("?");
-        let limit = match r.get("limit") {
-            Some(v) => value_text(v)
-                .parse::<u32>()
-                .map_err(|e| format!("template {tname}: retryStrategy.limit: {e}"))?,
-            None => u32::MAX,
-        };
-        let go = |v: Option<&Value>| -> Result<Option<Duration>, String> {
-            v.map(|d| {
-                parse_go_duration(&value_text(d))
-                    .map_err(|e| format!("template {tname}: retryStrategy.backoff: {e}"))
-            })
-            .transpose()
-        };
-        Ok(Some(RetryStrategy {
-            limit,
-            expression: r
-                .get("expression")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            duration: go(r.pointer("/backoff/duration"))?.unwrap_or(Duration::ZERO),
-            factor: r
-                .pointer("/backoff/factor")
-                .map(value_text)
-                .and_then(|f| f.parse().ok())
-                .unwrap_or(1.0),
-            max: go(r.pointer("/backoff/maxDuration"))?,
-        }))
-    }
-
-    pub fn should_retry(
-        &self,
-        attempt: u32,
-        exit_code: Option<i32>,
-        message: &str,
-    ) -> Result<bool, RunError> {
-        if attempt > self.limit {
-            return Ok(false);
-        }
-        let Some(e) = &self.expression else {
-            return Ok(true);
-        };
-        let mut vars = BTreeMap::new();
-        use medallion_argo::expr::Val;
-        vars.insert(
-            "lastRetry.exitCode".into(),
-            Val::Str(exit_code.map_or("-1".into(), |c| c.to_string())),
-        );
-        vars.insert("lastRetry.status".into(), Val::Str("Failed".into()));
-        vars.insert("lastRetry.message".into(), Val::Str(message.to_string()));
-        vars.insert("lastRetry.duration".into(), Val::Str("0".into()));
-        medallion_argo::expr::retry(e, &vars)
-            .map_err(|e| template_error(format!("retryStrategy: {e}")))
-    }
-
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let d = self
-            .duration
-            .mul_f64(self.factor.powi(attempt.saturating_sub(1) as i32));
-        self.max.map_or(d, |m| d.min(m))
-    }
-}
-
 /// The mutex names of a template's `synchronization` (semaphores are not implemented).
 pub fn mutex_names(template: &Value) -> Result<Vec<String>, String> {
     let Some(s) = template.get("synchronization") else {
@@ -810,80 +668,6 @@ pub fn mutex_names(template: &Value) -> Result<Vec<String>, String> {
         .collect();
     names.sort();
     Ok(names)
-}
-
-/// One memoization entry: `<runs>/memo/<configmap>/<key>.json`.
-pub struct MemoSlot {
-    pub key: String,
-    file: PathBuf,
-    max_age: Option<Duration>,
-}
-
-pub fn memo_slot(template: &Value, runs_dir: &Path) -> Result<Option<MemoSlot>, String> {
-    let Some(m) = template.get("memoize") else {
-        return Ok(None);
-    };
-    let key = m
-        .get("key")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let cache = m
-        .pointer("/cache/configMap/name")
-        .and_then(Value::as_str)
-        .unwrap_or("memo");
-    let max_age = m
-        .get("maxAge")
-        .and_then(Value::as_str)
-        .map(|a| parse_go_duration(a).map_err(|e| format!("memoize.maxAge: {e}")))
-        .transpose()?;
-    let safe: String = key
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    Ok(Some(MemoSlot {
-        file: runs_dir
-            .join("memo")
-            .join(cache)
-            .join(format!("{safe}.json")),
-        key,
-        max_age,
-    }))
-}
-
-impl MemoSlot {
-    pub fn lookup(&self) -> Option<BTreeMap<String, String>> {
-        let meta = std::fs::metadata(&self.file).ok()?;
-        if let (Some(max), Ok(modified)) = (self.max_age, meta.modified())
-            && SystemTime::now()
-                .duration_since(modified)
-                .unwrap_or_default()
-                > max
-        {
-            return None;
-        }
-        let text = std::fs::read_to_string(&self.file).ok()?;
-        serde_json::from_str(&text).ok()
-    }
-
-    pub fn store(&self, outputs: &BTreeMap<String, String>) {
-        if let Some(dir) = self.file.parent()
-            && std::fs::create_dir_all(dir).is_ok()
-            && let Ok(text) = serde_json::to_string(outputs)
-        {
-            // Written aside and renamed, so a reader never sees half an entry.
-            let tmp = self.file.with_extension("tmp");
-            if std::fs::write(&tmp, text).is_ok() {
-                let _ = std::fs::rename(&tmp, &self.file);
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -922,18 +706,5 @@ mod tests {
             "/repo/examples/contracts/houses.yaml"
         );
         assert_eq!(map_path("az://lake/x", &mounts), "az://lake/x");
-    }
-
-    #[test]
-    fn retry_follows_limit_expression_and_backoff() {
-        let t = json!({"name": "t", "retryStrategy": {"limit": "2", "expression": "asInt(lastRetry.exitCode) == 1",
-            "backoff": {"duration": "10s", "factor": "2", "maxDuration": "15s"}}});
-        let r = RetryStrategy::of(&t).unwrap().unwrap();
-        assert!(r.should_retry(1, Some(1), "").unwrap());
-        assert!(!r.should_retry(1, Some(2), "").unwrap());
-        assert!(r.should_retry(2, Some(1), "").unwrap());
-        assert!(!r.should_retry(3, Some(1), "").unwrap());
-        assert_eq!(r.backoff(1), Duration::from_secs(10));
-        assert_eq!(r.backoff(2), Duration::from_secs(15));
     }
 }

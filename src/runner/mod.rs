@@ -17,6 +17,9 @@
 //!   podGC, ...) are listed once as not applied; any other construct is an error naming it.
 
 mod exec;
+mod memo;
+mod retry;
+mod suspend;
 mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -109,15 +112,24 @@ pub struct NodeRecord {
 pub enum Phase {
     Succeeded,
     Failed,
+    /// Argo's Error: the node could not run as written (an invalid memo key, a suspend that
+    /// expired without defaults), as opposed to a step that ran and failed.
+    Error,
     Skipped,
     Omitted,
 }
 
 impl Phase {
+    /// Failed or Error: the node did not do its work.
+    pub fn failed(self) -> bool {
+        matches!(self, Phase::Failed | Phase::Error)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Succeeded => "Succeeded",
             Phase::Failed => "Failed",
+            Phase::Error => "Error",
             Phase::Skipped => "Skipped",
             Phase::Omitted => "Omitted",
         }
@@ -467,7 +479,7 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RunError> {
         )));
     }
     engine.view.finished(&summary);
-    if outcome.phase == Phase::Failed {
+    if outcome.phase.failed() {
         return Err(RunError::Failed(format!(
             "workflow {} failed: {}",
             summary.name, outcome.message
@@ -665,20 +677,27 @@ impl Engine {
                 }
             }
         }
-        // Inputs: given, else value/default, checked against enums.
+        // Inputs as Argo's ProcessArgs sets them (workflow/common/util.go v4.1.2 lines 200-257):
+        // the argument, else the input's value or default; then the global variables are
+        // substituted over the whole template, input values included (SubstituteParams, lines
+        // 273-329), so a `{{workflow.name}}` inside a value passed in is expanded there, as on a
+        // cluster. An input's enum is not checked against what a caller passes (Argo checks
+        // enums of arguments only, validate.go lines 1016-1060).
         let mut inputs = BTreeMap::new();
         for p in items(template, "/inputs/parameters") {
             let name = p.get("name").and_then(Value::as_str).unwrap_or("");
             let value = match arguments.get(name) {
                 Some(v) => v.clone(),
                 None => match p.get("value").or_else(|| p.get("default")) {
-                    Some(v) => {
-                        substitute(&value_text(v), &|n| self.global(n), true).map_err(&fail_at)?
+                    Some(v) => value_text(v),
+                    None => {
+                        return Err(fail_at(format!(
+                            "inputs.parameters.{name} was not supplied"
+                        )));
                     }
-                    None => return Err(fail_at(format!("input parameter {name:?} is not given"))),
                 },
             };
-            check_enum(p, &value, &format!("template {tname}: input {name}"))?;
+            let value = substitute(&value, &|n| self.global(n), false).map_err(&fail_at)?;
             inputs.insert(name.to_string(), value);
         }
         // Input artifacts arrive as `artifacts.<name>` arguments holding a local file.
@@ -720,7 +739,9 @@ impl Engine {
         self.run_leaf(&resolved, &raw, path, display)
     }
 
-    /// A container, suspend or plugin node with retries, deadline, mutexes and memoization.
+    /// A container, suspend or plugin node with retries, deadline, mutexes and memoization, in
+    /// the controller's order: the mutexes are taken first, then the memo cache is read
+    /// (operator.go v4.1.2 lines 2324-2420), then the attempts run.
     fn run_leaf(
         &self,
         template: &Value,
@@ -745,37 +766,46 @@ impl Engine {
             artifacts: BTreeMap::new(),
             memoized: false,
         };
-        // Memoization: a succeeded node with the same key (and not older than maxAge) is reused.
-        let memo = exec::memo_slot(template, &self.options.runs_dir).map_err(template_error)?;
-        if let Some(slot) = &memo
-            && let Some(outputs) = slot.lookup()
-        {
-            record.phase = Phase::Succeeded;
-            record.memoized = true;
-            record.outputs = outputs.clone();
-            record.message = format!("memoized (key {})", slot.key);
-            self.view.node_done(&record);
-            self.push(record);
-            return Ok(Outcome {
-                phase: Phase::Succeeded,
-                message: String::new(),
-                outputs,
-                rejected: false,
-                artifacts: BTreeMap::new(),
-            });
-        }
         let locks = exec::mutex_names(template).map_err(template_error)?;
         self.acquire(&locks);
         self.view.node_started(display, &tname);
-        let result = self.attempts(template, raw, path, &mut record);
+        let result = match memo::memo_slot(template, &self.options.runs_dir) {
+            // An invalid key errors the node (operator.go lines 2374-2377, 2993-3000).
+            Err(memo::MemoError(message)) => Ok((
+                Outcome {
+                    phase: Phase::Error,
+                    message,
+                    outputs: BTreeMap::new(),
+                    rejected: false,
+                    artifacts: BTreeMap::new(),
+                },
+                None,
+            )),
+            Ok(Some(slot)) if let Some(outputs) = slot.lookup() => {
+                record.memoized = true;
+                Ok((
+                    Outcome {
+                        phase: Phase::Succeeded,
+                        message: format!("memoized (key {})", slot.key),
+                        outputs,
+                        rejected: false,
+                        artifacts: BTreeMap::new(),
+                    },
+                    None,
+                ))
+            }
+            Ok(slot) => self
+                .attempts(template, raw, path, &mut record)
+                .map(|o| (o, slot)),
+        };
         self.release(&locks);
-        let outcome = result?;
+        let (outcome, slot) = result?;
         record.phase = outcome.phase;
         record.message = outcome.message.clone();
         record.outputs = outcome.outputs.clone();
         record.duration = started.elapsed();
         if outcome.phase == Phase::Succeeded
-            && let Some(slot) = &memo
+            && let Some(slot) = &slot
         {
             slot.store(&outcome.outputs);
         }
@@ -784,6 +814,7 @@ impl Engine {
         Ok(outcome)
     }
 
+    /// The attempts of a leaf node under its retryStrategy (retry.rs).
     fn attempts(
         &self,
         template: &Value,
@@ -791,21 +822,26 @@ impl Engine {
         path: &str,
         record: &mut NodeRecord,
     ) -> Result<Outcome, RunError> {
-        let retry = exec::RetryStrategy::of(template).map_err(template_error)?;
+        let retry = retry::RetryStrategy::of(template).map_err(template_error)?;
+        let first_start = Instant::now();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             record.attempts = attempt;
+            let started = Instant::now();
             let node_dir = self.run_dir.join(format!("{}-{attempt}", sanitize(path)));
+            let deadline = retry
+                .as_ref()
+                .and_then(|r| r.attempt_deadline(attempt, first_start, self.options.time_scale));
             let (outcome, exit_code) = if template.get("container").is_some()
                 || template.get("script").is_some()
             {
-                let mut r = exec::run_container(self, template, raw, &node_dir)?;
+                let mut r = exec::run_container(self, template, raw, &node_dir, deadline)?;
                 record.artifacts = r.artifacts.clone();
                 r.outcome.artifacts = r.artifacts;
                 (r.outcome, r.exit_code)
             } else if template.get("suspend").is_some() {
-                (exec::suspend(self, template, path)?, None)
+                (suspend::suspend(self, template, raw.inputs, path)?, None)
             } else if template.get("plugin").is_some() {
                 (exec::plugin(self, template, path)?, None)
             } else {
@@ -814,12 +850,28 @@ impl Engine {
                     template.get("name").and_then(Value::as_str).unwrap_or("?")
                 )));
             };
-            if outcome.phase != Phase::Failed || outcome.rejected {
+            if !outcome.phase.failed() || outcome.rejected {
                 return Ok(outcome);
             }
-            match &retry {
-                Some(r) if r.should_retry(attempt, exit_code, &outcome.message)? => {
-                    let wait = r.backoff(attempt).mul_f64(self.options.time_scale);
+            let Some(r) = &retry else {
+                return Ok(outcome);
+            };
+            // The workflow's deadline ends the retries (operator.go lines 1066-1075).
+            if self.deadline.is_some_and(|d| Instant::now() > d) {
+                return Ok(outcome);
+            }
+            let last = retry::Attempt {
+                phase: outcome.phase,
+                exit_code,
+                message: outcome.message.clone(),
+                started,
+                finished: Instant::now(),
+            };
+            match r
+                .next(attempt, first_start, &last, self.options.time_scale)
+                .map_err(template_error)?
+            {
+                retry::Next::Retry(wait) => {
                     self.view.note(&format!(
                         "{}: attempt {attempt} failed ({}); retrying in {}",
                         record.path,
@@ -828,7 +880,13 @@ impl Engine {
                     ));
                     std::thread::sleep(wait);
                 }
-                _ => return Ok(outcome),
+                retry::Next::Stop(why) => {
+                    let mut o = outcome;
+                    if why != o.message {
+                        o.message = format!("{} ({why})", o.message);
+                    }
+                    return Ok(o);
+                }
             }
         }
     }
@@ -1041,7 +1099,7 @@ impl Engine {
                 state[i] = 2;
                 match r {
                     Ok(o) => {
-                        if o.phase == Phase::Failed && failed.is_none() {
+                        if o.phase.failed() && failed.is_none() {
                             failed = Some(format!("task {}: {}", names[i], o.message));
                             rejected = o.rejected;
                         }
@@ -1161,6 +1219,7 @@ impl Engine {
                     "" => matches!(p, Phase::Succeeded | Phase::Skipped),
                     "Succeeded" => p == Phase::Succeeded,
                     "Failed" | "AllFailed" => p == Phase::Failed,
+                    "Errored" => p == Phase::Error,
                     "Skipped" => p == Phase::Skipped,
                     "Omitted" => p == Phase::Omitted,
                     "AnySucceeded" => p == Phase::Succeeded,

@@ -65,7 +65,7 @@ impl View {
         }
         let mark = match r.phase {
             Phase::Succeeded => "✔",
-            Phase::Failed => "✘",
+            Phase::Failed | Phase::Error => "✘",
             Phase::Skipped | Phase::Omitted => "○",
         };
         let detail = match r.phase {

@@ -40,10 +40,135 @@ pub struct Schemas {
     kinds: BTreeMap<String, (usize, String)>,
 }
 
+/// The Argo Workflows release line a cluster runs: its schema and its rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArgoVersion {
+    /// Argo Workflows 4.1 (checked against v4.1.2).
+    #[default]
+    V4_1,
+    /// Argo Workflows 3.7 (checked against v3.7.18).
+    V3_7,
+}
+
+impl ArgoVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArgoVersion::V4_1 => "4.1",
+            ArgoVersion::V3_7 => "3.7",
+        }
+    }
+}
+
+impl std::str::FromStr for ArgoVersion {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim_start_matches('v') {
+            "4.1" => Ok(ArgoVersion::V4_1),
+            "3.7" => Ok(ArgoVersion::V3_7),
+            other => Err(format!(
+                "Argo Workflows {other} is not supported; use 4.1 or 3.7"
+            )),
+        }
+    }
+}
+
+/// `io.k8s.apimachinery.pkg.util.intstr.IntOrString` is `{"type": "string"}` in Argo's
+/// schema.json (v4.1.2 line 12016, v3.7.18 line 11614), but the Go type it stands for accepts a
+/// number or a string (`retryStrategy.limit: 2` and `"2"` decode alike), and the CRDs say so
+/// (`x-kubernetes-int-or-string: true`, manifests/base/crds/full/argoproj.io_workflowtemplates.yaml
+/// v4.1.2 lines 5692-5695). Validated as the cluster decodes it.
+const INT_OR_STRING: &str = "io.k8s.apimachinery.pkg.util.intstr.IntOrString";
+
+/// What Argo 3.7's schema (v3.7.18 api/jsonschema/schema.json) has that 4.1's (v4.1.2) lacks, and
+/// the reverse, for the definitions a Workflow reaches: 3.7 is the vendored 4.1 schema with
+/// these changes. Found by comparing the two files' definitions property by property.
+/// (definition, property, what 3.7 has: `None` = the property does not exist in 3.7,
+/// `Some(schema)` = 3.7's schema for it).
+const V3_7_PROPERTIES: &[(&str, &str, Option<&str>)] = &[
+    ("Template", "pendingTimeout", None),
+    ("Template", "podResources", None),
+    ("Template", "resourceClaims", None),
+    ("WorkflowSpec", "executorPlugins", None),
+    ("WorkflowSpec", "podResources", None),
+    ("WorkflowSpec", "resourceClaims", None),
+    ("ScriptTemplate", "restartPolicyRules", None),
+    ("UserContainer", "restartPolicyRules", None),
+    ("ContainerNode", "restartPolicyRules", None),
+    ("Artifact", "plugin", None),
+    ("ArtifactLocation", "plugin", None),
+    ("ArtifactPaths", "plugin", None),
+    ("ArtifactRepository", "plugin", None),
+    ("HTTPArtifact", "saveStreamViaFile", None),
+    ("S3Artifact", "addressingStyle", None),
+    ("S3ArtifactRepository", "addressingStyle", None),
+    (
+        "Cache",
+        "configMap",
+        Some(r##"{"$ref": "#/definitions/io.k8s.api.core.v1.ConfigMapKeySelector"}"##),
+    ),
+    (
+        "Synchronization",
+        "mutex",
+        Some(r##"{"$ref": "#/definitions/io.argoproj.workflow.v1alpha1.Mutex"}"##),
+    ),
+    (
+        "Synchronization",
+        "semaphore",
+        Some(r##"{"$ref": "#/definitions/io.argoproj.workflow.v1alpha1.SemaphoreRef"}"##),
+    ),
+    (
+        "CronWorkflowSpec",
+        "schedule",
+        Some(r#"{"type": "string"}"#),
+    ),
+];
+/// Required fields 4.1 added: (definition, field).
+const V3_7_NOT_REQUIRED: &[(&str, &str)] = &[("CronWorkflowSpec", "schedules")];
+
 impl Schemas {
-    /// Argo Workflows' and Argo Events' schemas as vendored in this repository.
+    /// Argo Workflows' and Argo Events' schemas as vendored in this repository (Argo Workflows 4.1).
     pub fn argo() -> Result<Schemas, SchemaError> {
-        Schemas::from_texts(&[WORKFLOWS_SCHEMA, EVENTS_SCHEMA])
+        Schemas::for_version(ArgoVersion::V4_1)
+    }
+
+    /// The schemas of an Argo Workflows release line (and Argo Events 1.9).
+    pub fn for_version(version: ArgoVersion) -> Result<Schemas, SchemaError> {
+        let mut schemas = Schemas::from_texts(&[WORKFLOWS_SCHEMA, EVENTS_SCHEMA])?;
+        if version == ArgoVersion::V3_7 {
+            let defs = schemas
+                .definitions
+                .first_mut()
+                .ok_or_else(|| SchemaError("no workflows schema".into()))?;
+            for (def, property, v37) in V3_7_PROPERTIES {
+                let name = format!("io.argoproj.workflow.v1alpha1.{def}");
+                let properties = defs
+                    .get_mut(&name)
+                    .and_then(|d| d.get_mut("properties"))
+                    .and_then(Value::as_object_mut)
+                    .ok_or_else(|| SchemaError(format!("{name} has no properties")))?;
+                match v37 {
+                    None => {
+                        properties.remove(*property);
+                    }
+                    Some(schema) => {
+                        let value: Value = serde_json::from_str(schema)
+                            .map_err(|e| SchemaError(format!("{name}.{property}: {e}")))?;
+                        properties.insert((*property).to_string(), value);
+                    }
+                }
+            }
+            for (def, field) in V3_7_NOT_REQUIRED {
+                let name = format!("io.argoproj.workflow.v1alpha1.{def}");
+                if let Some(required) = defs
+                    .get_mut(&name)
+                    .and_then(|d| d.get_mut("required"))
+                    .and_then(Value::as_array_mut)
+                {
+                    required.retain(|r| r.as_str() != Some(*field));
+                }
+            }
+        }
+        Ok(schemas)
     }
 
     pub fn from_texts(texts: &[&str]) -> Result<Schemas, SchemaError> {
@@ -74,7 +199,11 @@ impl Schemas {
                     .ok_or_else(|| SchemaError(format!("{name} has no kind constant")))?;
                 kinds.insert(kind.to_string(), (set, name.to_string()));
             }
-            definitions.push(defs.clone().into_iter().collect());
+            let mut defs: BTreeMap<String, Value> = defs.clone().into_iter().collect();
+            if let Some(d) = defs.get_mut(INT_OR_STRING) {
+                *d = serde_json::json!({"type": ["integer", "string"]});
+            }
+            definitions.push(defs);
         }
         Ok(Schemas { definitions, kinds })
     }
@@ -357,7 +486,7 @@ mod tests {
         let doc = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate",
             "metadata": {"name": "t"},
             "spec": {"entrypoint": "main", "templates": [{"name": "main",
-                "retryStrategy": {"limit": 3},
+                "retryStrategy": {"limit": true},
                 "dag": {"tasks": [{"name": "a", "dependancies": ["b"]}]},
                 "container": {"args": ["a"]}}]}});
         let v = argo().validate(&doc);
@@ -367,7 +496,7 @@ mod tests {
             .collect();
         assert!(
             text.contains(
-                &"spec.templates[0].retryStrategy.limit: is a number (3), the schema wants string"
+                &"spec.templates[0].retryStrategy.limit: is a boolean (true), the schema wants integer or string"
                     .to_string()
             ),
             "{text:?}"
@@ -378,6 +507,61 @@ mod tests {
                 &"spec.templates[0].container: required field \"image\" is missing".to_string()
             ),
             "{text:?}"
+        );
+    }
+
+    /// IntOrString fields take a number or a string, as the Go type and the CRDs do
+    /// (schema.json itself says string: v4.1.2 api/jsonschema/schema.json line 12016).
+    #[test]
+    fn int_or_string_fields_take_numbers_and_strings() {
+        for limit in [json!(2), json!("2")] {
+            let doc = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate",
+                "metadata": {"name": "t"},
+                "spec": {"templates": [{"name": "main", "activeDeadlineSeconds": limit,
+                    "retryStrategy": {"limit": limit, "backoff": {"duration": "1s", "factor": limit}},
+                    "container": {"image": "x"}}]}});
+            for version in [ArgoVersion::V4_1, ArgoVersion::V3_7] {
+                let v = Schemas::for_version(version).unwrap().validate(&doc);
+                assert_eq!(v, vec![], "{version:?}");
+            }
+        }
+    }
+
+    /// The 3.7 schema differs from 4.1's where the two releases differ (v3.7.18 and v4.1.2
+    /// api/jsonschema/schema.json): pendingTimeout is 4.1 only, the singular mutex 3.7 only.
+    #[test]
+    fn each_version_has_its_own_fields() {
+        let doc = |template: Value| {
+            json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate",
+                "metadata": {"name": "t"}, "spec": {"templates": [template]}})
+        };
+        let pending =
+            doc(json!({"name": "a", "pendingTimeout": "5m", "container": {"image": "x"}}));
+        let mutex = doc(
+            json!({"name": "a", "synchronization": {"mutex": {"name": "m"}}, "container": {"image": "x"}}),
+        );
+        let v41 = Schemas::for_version(ArgoVersion::V4_1).unwrap();
+        let v37 = Schemas::for_version(ArgoVersion::V3_7).unwrap();
+        assert_eq!(v41.validate(&pending), vec![]);
+        assert!(
+            v37.validate(&pending)[0]
+                .message
+                .starts_with("unknown field \"pendingTimeout\"")
+        );
+        assert_eq!(v37.validate(&mutex), vec![]);
+        assert!(
+            v41.validate(&mutex)[0]
+                .message
+                .starts_with("unknown field \"mutex\"")
+        );
+        let cron = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "CronWorkflow",
+            "metadata": {"name": "c"}, "spec": {"schedule": "* * * * *", "workflowSpec": {}}});
+        assert_eq!(v37.validate(&cron), vec![]);
+        let v = v41.validate(&cron);
+        assert!(
+            v.iter()
+                .any(|v| v.message == "required field \"schedules\" is missing"),
+            "{v:?}"
         );
     }
 

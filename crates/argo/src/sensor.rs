@@ -137,10 +137,17 @@ impl Sensor {
     }
 
     /// The triggers `data` (the event as the Sensor sees it) fires, with their Workflows.
-    pub fn replay(&self, data: &Value) -> Result<Vec<Triggered>, SensorError> {
+    /// `source` is the (EventSource, event name) that dispatched it: only dependencies on that
+    /// source see it; `None` lets every dependency see it (no EventSource was replayed).
+    pub fn replay(
+        &self,
+        source: Option<(&str, &str)>,
+        data: &Value,
+    ) -> Result<Vec<Triggered>, SensorError> {
         let matched: Vec<&str> = self
             .dependencies
             .iter()
+            .filter(|d| source.is_none_or(|(es, ev)| d.event_source == es && d.event_name == ev))
             .filter(|d| d.matches(data))
             .map(|d| d.name.as_str())
             .collect();

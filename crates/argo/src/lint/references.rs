@@ -1,364 +1,23 @@
-//! Offline checks of Argo YAML beyond the schema (`medallion lint`): every template reference
-//! resolves, every `{{...}}` variable names something declared, DAG dependencies exist and have
-//! no cycle, every image is one this repository builds, and every Sensor trigger submits a
-//! template that exists with parameters it declares.
-//!
-//! Pure functions over parsed documents; reading files is the caller's job.
+//! Medallion's reference checks: every template reference resolves, every `{{...}}` variable
+//! names something declared, DAG dependencies exist and have no cycle, and every Sensor trigger
+//! submits a template that exists with parameters it declares.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::LazyLock;
 
-use regex::Regex;
 use serde_json::Value;
 
-use crate::schema::{Schemas, closest};
+use super::library::{Library, Spec, missing, param_names, required_params, spec_of};
+use super::{Context, Document, Sink, variables, workflow_spec};
+use crate::schema::Schemas;
 
-/// One YAML document of one file.
-#[derive(Debug, Clone)]
-pub struct Document {
-    pub file: String,
-    /// 1-based position of the document in its file.
-    pub index: usize,
-    pub value: Value,
-}
-
-impl Document {
-    pub fn kind(&self) -> &str {
-        self.value.get("kind").and_then(Value::as_str).unwrap_or("")
+/// The reference checks of one document.
+pub(crate) fn check(doc: &Document, context: &Context<'_>, schemas: &Schemas, sink: &mut Sink<'_>) {
+    let mut add = |p: &str, m: String| sink.add(p, m, "");
+    if let Some((spec, at)) = workflow_spec(doc) {
+        check_workflow_spec(spec, at, &context.library, &mut add);
+    } else if doc.kind() == "Sensor" {
+        check_sensor(&doc.value, &context.library, schemas, &mut add);
     }
-
-    pub fn name(&self) -> &str {
-        self.value
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-    }
-
-    fn label(&self) -> String {
-        format!(
-            "{}: document {} ({} {})",
-            self.file,
-            self.index,
-            if self.kind().is_empty() {
-                "?"
-            } else {
-                self.kind()
-            },
-            if self.name().is_empty() {
-                "?"
-            } else {
-                self.name()
-            }
-        )
-    }
-}
-
-/// A problem: the document it is in, the path inside it, and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    pub document: String,
-    pub path: String,
-    pub message: String,
-}
-
-impl std::fmt::Display for Finding {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}: {}", self.document, self.path, self.message)
-    }
-}
-
-/// What the checks need to know beyond the documents.
-#[derive(Debug, Clone, Default)]
-pub struct LintConfig {
-    /// Image names (the last path segment without tag, e.g. `medallion-import`) this repository
-    /// builds. `None` skips the image check.
-    pub images: Option<BTreeSet<String>>,
-}
-
-/// The outcome: findings, and how many documents each check saw.
-#[derive(Debug, Default)]
-pub struct Report {
-    pub findings: Vec<Finding>,
-    pub documents: usize,
-    pub schema_checked: usize,
-    /// Documents of kinds Argo's schemas do not define (ConfigMap, RBAC, Kustomization...):
-    /// `(label, kind)`; their images are still checked.
-    pub other_kinds: Vec<(String, String)>,
-}
-
-static VARIABLE: LazyLock<Regex> = LazyLock::new(|| {
-    #[allow(clippy::expect_used)] // a constant pattern
-    Regex::new(r"\{\{\s*([^}=\s][^}]*?)\s*\}\}").expect("valid pattern")
-});
-
-/// The `{{...}}` variables in a string (expression templates `{{=...}}` are skipped).
-pub fn variables(text: &str) -> impl Iterator<Item = &str> {
-    VARIABLE
-        .captures_iter(text)
-        .filter_map(|c| c.get(1).map(|m| m.as_str()))
-}
-
-/// Templates by name of one workflow-like spec, with its declared workflow parameters.
-struct Spec<'a> {
-    templates: BTreeMap<&'a str, &'a Value>,
-    parameters: BTreeSet<&'a str>,
-    /// Workflow parameters without a value: a Workflow running this template must give them.
-    required: Vec<&'a str>,
-}
-
-fn spec_of(spec: &Value) -> Spec<'_> {
-    let templates = spec
-        .get("templates")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter_map(|t| t.get("name").and_then(Value::as_str).map(|n| (n, t)))
-                .collect()
-        })
-        .unwrap_or_default();
-    Spec {
-        templates,
-        parameters: param_names(spec.pointer("/arguments/parameters")),
-        required: required_params(spec.pointer("/arguments/parameters")),
-    }
-}
-
-fn param_names(list: Option<&Value>) -> BTreeSet<&str> {
-    list.and_then(Value::as_array)
-        .map(|l| {
-            l.iter()
-                .filter_map(|p| p.get("name").and_then(Value::as_str))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The parameters of a list that have neither `value` nor `default`: a caller must give them.
-fn required_params(list: Option<&Value>) -> Vec<&str> {
-    list.and_then(Value::as_array)
-        .map(|l| {
-            l.iter()
-                .filter(|p| p.get("value").is_none() && p.get("default").is_none())
-                .filter_map(|p| p.get("name").and_then(Value::as_str))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Every WorkflowTemplate / ClusterWorkflowTemplate, by (cluster scope, name).
-struct Library<'a> {
-    specs: BTreeMap<(bool, &'a str), Spec<'a>>,
-}
-
-impl<'a> Library<'a> {
-    fn new(docs: &'a [Document]) -> Library<'a> {
-        let mut specs = BTreeMap::new();
-        for d in docs {
-            let cluster = match d.kind() {
-                "WorkflowTemplate" => false,
-                "ClusterWorkflowTemplate" => true,
-                _ => continue,
-            };
-            if let Some(spec) = d.value.get("spec") {
-                specs.insert((cluster, d.name()), spec_of(spec));
-            }
-        }
-        Library { specs }
-    }
-
-    /// The template a task or step calls, or why it cannot be found.
-    fn target(&self, local: &Spec<'a>, call: &'a Value) -> Result<&'a Value, String> {
-        if let Some(name) = call.get("template").and_then(Value::as_str) {
-            return local
-                .templates
-                .get(name)
-                .copied()
-                .ok_or_else(|| missing("template", name, local.templates.keys().copied()));
-        }
-        if let Some(r) = call.get("templateRef") {
-            let name = r.get("name").and_then(Value::as_str).unwrap_or("");
-            let template = r.get("template").and_then(Value::as_str).unwrap_or("");
-            let cluster = r
-                .get("clusterScope")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            let kind = if cluster {
-                "ClusterWorkflowTemplate"
-            } else {
-                "WorkflowTemplate"
-            };
-            let spec = self.specs.get(&(cluster, name)).ok_or_else(|| {
-                format!(
-                    "templateRef names {kind} {name:?}, which is not among the linted files{}",
-                    closest(
-                        name,
-                        self.specs
-                            .keys()
-                            .filter(|(c, _)| *c == cluster)
-                            .map(|(_, n)| *n)
-                    )
-                    .map(|n| format!(" (did you mean {n:?}?)"))
-                    .unwrap_or_default()
-                )
-            })?;
-            return spec.templates.get(template).copied().ok_or_else(|| {
-                missing(
-                    &format!("template of {kind} {name}"),
-                    template,
-                    spec.templates.keys().copied(),
-                )
-            });
-        }
-        Err("names neither a template nor a templateRef".into())
-    }
-}
-
-fn missing<'b>(what: &str, name: &str, known: impl Iterator<Item = &'b str> + Clone) -> String {
-    format!(
-        "{what} {name:?} does not exist{}",
-        closest(name, known)
-            .map(|k| format!(" (did you mean {k:?}?)"))
-            .unwrap_or_default()
-    )
-}
-
-/// Runs every check over the documents.
-pub fn lint(docs: &[Document], schemas: &Schemas, config: &LintConfig) -> Report {
-    let mut report = Report {
-        documents: docs.len(),
-        ..Report::default()
-    };
-    let library = Library::new(docs);
-    for d in docs {
-        let label = d.label();
-        let mut add = |path: &str, message: String| {
-            report.findings.push(Finding {
-                document: label.clone(),
-                path: path.to_string(),
-                message,
-            })
-        };
-        if d.value.is_null() {
-            continue;
-        }
-        if schemas.knows_kind(d.kind()) {
-            report.schema_checked += 1;
-            for v in schemas.validate(&d.value) {
-                add(&v.path, v.message);
-            }
-        } else {
-            report
-                .other_kinds
-                .push((label.clone(), d.kind().to_string()));
-        }
-        if let Some(images) = &config.images {
-            check_images(&d.value, "", images, &mut add);
-        }
-        match d.kind() {
-            "WorkflowTemplate" | "ClusterWorkflowTemplate" | "Workflow" => {
-                if let Some(spec) = d.value.get("spec") {
-                    check_workflow_spec(spec, "spec", &library, &mut add);
-                }
-            }
-            "CronWorkflow" => {
-                if let Some(spec) = d.value.pointer("/spec/workflowSpec") {
-                    check_workflow_spec(spec, "spec.workflowSpec", &library, &mut add);
-                }
-            }
-            "Sensor" => check_sensor(&d.value, &library, schemas, &mut add),
-            "Kustomization" => {
-                // kustomize `images:` entries set the tags; their names must be images we build.
-                if let (Some(images), Some(list)) = (
-                    &config.images,
-                    d.value.get("images").and_then(Value::as_array),
-                ) {
-                    for (i, entry) in list.iter().enumerate() {
-                        let name = entry.get("name").and_then(Value::as_str).unwrap_or("");
-                        if !images.contains(image_name(name)) {
-                            add(
-                                &format!("images[{i}].name"),
-                                format!("image {name:?} is not one this repository builds"),
-                            );
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    report
-}
-
-fn check_images(
-    value: &Value,
-    path: &str,
-    images: &BTreeSet<String>,
-    add: &mut impl FnMut(&str, String),
-) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                let child = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                if k == "image"
-                    && let Some(reference) = v.as_str()
-                {
-                    let base = image_name(reference);
-                    if !images.contains(base) && upstream_image(reference).is_none() {
-                        add(
-                            &child,
-                            format!(
-                                "image {reference:?} is not one this repository builds (Dockerfile targets: {}) nor an allowed upstream image ({})",
-                                images.iter().cloned().collect::<Vec<_>>().join(", "),
-                                UPSTREAM_IMAGES
-                                    .iter()
-                                    .map(|(i, _)| *i)
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        );
-                    }
-                } else {
-                    check_images(v, &child, images, add);
-                }
-            }
-        }
-        Value::Array(list) => {
-            for (i, v) in list.iter().enumerate() {
-                check_images(v, &format!("{path}[{i}]"), images, add);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Upstream images the templates may use besides ours (the platform pipeline's terraform), each
-/// with the tool `medallion run` runs locally in its place. One list, for lint and the runner.
-pub const UPSTREAM_IMAGES: &[(&str, &str)] = &[("hashicorp/terraform", "terraform")];
-
-/// The local tool of an allowed upstream image (`docker.io/hashicorp/terraform:1.11.4` →
-/// `terraform`), or `None`.
-pub fn upstream_image(reference: &str) -> Option<&'static str> {
-    let without_digest = reference.split('@').next().unwrap_or(reference);
-    let repo = without_digest
-        .rsplit_once(':')
-        .filter(|(_, tag)| !tag.contains('/'))
-        .map_or(without_digest, |(r, _)| r);
-    let repo = repo.strip_prefix("docker.io/").unwrap_or(repo);
-    UPSTREAM_IMAGES
-        .iter()
-        .find(|(i, _)| *i == repo)
-        .map(|(_, tool)| *tool)
-}
-
-/// `ghcr.io/org/medallion-import:0.1.0` → `medallion-import`.
-pub fn image_name(reference: &str) -> &str {
-    let without_digest = reference.split('@').next().unwrap_or(reference);
-    let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
-    last.split(':').next().unwrap_or(last)
 }
 
 fn check_workflow_spec(
@@ -539,13 +198,10 @@ fn check_template(
         .enumerate()
         .filter_map(|(i, t)| t.get("name").and_then(Value::as_str).map(|n| (n, i)))
         .collect();
-    if task_names.len() != tasks.len() {
-        add(&format!("{at}.dag.tasks"), "two tasks share a name".into());
-    }
-    // Dependencies of each task (from `dependencies` or the names in `depends`).
+    // Dependencies of each task (from `dependencies` or the names in `depends`); duplicate
+    // names, unknown dependencies and cycles are Argo's own errors (validate.rs).
     let mut deps: Vec<Vec<&str>> = Vec::new();
-    for (i, t) in tasks.iter().enumerate() {
-        let tp = format!("{at}.dag.tasks[{i}]");
+    for t in &tasks {
         let mut names: Vec<&str> = t
             .get("dependencies")
             .and_then(Value::as_array)
@@ -554,21 +210,7 @@ fn check_template(
         if let Some(expr) = t.get("depends").and_then(Value::as_str) {
             names.extend(depends_names(expr));
         }
-        for n in &names {
-            if !task_names.contains_key(n) {
-                add(
-                    &format!("{tp}.dependencies"),
-                    missing("task", n, task_names.keys().copied()),
-                );
-            }
-        }
         deps.push(names);
-    }
-    if let Some(cycle) = find_cycle(&tasks, &deps, &task_names) {
-        add(
-            &format!("{at}.dag.tasks"),
-            format!("dependency cycle: {}", cycle.join(" → ")),
-        );
     }
     // Each task: its target template, its arguments, and the variables it uses.
     for (i, t) in tasks.iter().enumerate() {
@@ -767,61 +409,6 @@ fn closure(start: usize, deps: &[Vec<&str>], names: &BTreeMap<&str, usize>) -> B
     seen
 }
 
-fn find_cycle(
-    tasks: &[&Value],
-    deps: &[Vec<&str>],
-    names: &BTreeMap<&str, usize>,
-) -> Option<Vec<String>> {
-    // 0 unvisited, 1 on the stack, 2 done.
-    fn visit(
-        i: usize,
-        deps: &[Vec<&str>],
-        names: &BTreeMap<&str, usize>,
-        state: &mut [u8],
-        stack: &mut Vec<usize>,
-    ) -> Option<Vec<usize>> {
-        state[i] = 1;
-        stack.push(i);
-        for n in &deps[i] {
-            let Some(&j) = names.get(n) else { continue };
-            if state[j] == 1 {
-                let from = stack.iter().position(|&s| s == j).unwrap_or(0);
-                let mut cycle = stack[from..].to_vec();
-                cycle.push(j);
-                return Some(cycle);
-            }
-            if state[j] == 0
-                && let Some(c) = visit(j, deps, names, state, stack)
-            {
-                return Some(c);
-            }
-        }
-        stack.pop();
-        state[i] = 2;
-        None
-    }
-    let mut state = vec![0u8; tasks.len()];
-    for i in 0..tasks.len() {
-        if state[i] == 0 {
-            let mut stack = Vec::new();
-            if let Some(c) = visit(i, deps, names, &mut state, &mut stack) {
-                return Some(
-                    c.into_iter()
-                        .map(|i| {
-                            tasks[i]
-                                .get("name")
-                                .and_then(Value::as_str)
-                                .unwrap_or("?")
-                                .to_string()
-                        })
-                        .collect(),
-                );
-            }
-        }
-    }
-    None
-}
-
 fn check_sensor(
     doc: &Value,
     library: &Library<'_>,
@@ -929,27 +516,8 @@ fn dest_exists(resource: &Value, dest: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lint::test_support::{doc, messages};
     use serde_json::json;
-
-    fn doc(v: Value) -> Document {
-        Document {
-            file: "t.yaml".into(),
-            index: 1,
-            value: v,
-        }
-    }
-
-    fn messages(docs: &[Document]) -> Vec<String> {
-        let schemas = Schemas::argo().unwrap();
-        let config = LintConfig {
-            images: Some(["medallion-import".to_string()].into_iter().collect()),
-        };
-        lint(docs, &schemas, &config)
-            .findings
-            .iter()
-            .map(|f| format!("{}: {}", f.path, f.message))
-            .collect()
-    }
 
     fn pipeline(tasks: Value) -> Value {
         json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate",
@@ -960,7 +528,7 @@ mod tests {
                     {"name": "main", "dag": {"tasks": tasks}},
                     {"name": "step", "inputs": {"parameters": [{"name": "x"}]},
                      "outputs": {"parameters": [{"name": "out", "valueFrom": {"path": "/tmp/o"}}]},
-                     "container": {"image": "ghcr.io/o/medallion-import:1", "args": ["{{inputs.parameters.x}}"]}}]}})
+                     "container": {"image": "ghcr.io/o/medallion-import:1", "command": ["/medallion-import"], "args": ["{{inputs.parameters.x}}"]}}]}})
     }
 
     #[test]
@@ -991,8 +559,8 @@ mod tests {
             "spec.templates[0].dag.tasks[4].arguments.parameters[0].value: {{workflow.parameters.srcc}}: workflow parameter \"srcc\" does not exist (did you mean \"src\"?)",
             "spec.templates[0].dag.tasks[1].arguments.parameters[1]: parameter \"y\" does not exist",
             "spec.templates[0].dag.tasks[1].arguments.parameters[0].value: {{tasks.a.outputs.parameters.output}}: output parameter of task a \"output\" does not exist",
-            "spec.templates[0].dag.tasks: dependency cycle: b → c → b",
-            "spec.templates[0].dag.tasks[5].dependencies: task \"z\" does not exist",
+            "spec.templates[0].dag.tasks: templates.main sorting failed: graph with cycle (b → c → b)",
+            "spec.templates[0].dag.tasks[5]: templates.main sorting failed: invalid dependency z",
             "spec.templates[0].dag.tasks[5].arguments.parameters[0].value: {{tasks.a.outputs.parameters.out}}: task \"a\" is not a dependency of this task, so its outputs may not exist yet",
             "spec.templates[0].dag.tasks[3].arguments.parameters: parameter \"x\" is required (it has no value) but is not given",
         ];
