@@ -142,6 +142,7 @@ pub fn run(demo: Demo) -> anyhow::Result<()> {
         // The demo installs nothing: the plugin (if a template ran one) serves the demo's lake.
         plugin_lake: Some(demo.lake.clone()),
         time_scale: 1.0,
+        argo_version: Default::default(),
         step_env: vec![(
             "MEDALLION_STATE_DIR".into(),
             demo.state_dir.display().to_string(),

@@ -256,6 +256,9 @@ struct RunFlags {
     /// `lake` parameter, which the plugin does not see
     #[arg(long)]
     plugin_lake: Option<String>,
+    /// The Argo Workflows release line whose submission rules the run applies first
+    #[arg(long, value_enum, default_value = "4.1")]
+    argo_version: lint::ArgoVersionArg,
     /// Multiplies retry backoffs and suspend durations (0 = no waiting; for tests)
     #[arg(long, default_value_t = 1.0, hide = true)]
     time_scale: f64,
@@ -293,6 +296,7 @@ impl RunFlags {
             supplied: pairs("--supply", &self.supply)?.into_iter().collect(),
             plugin_lake: self.plugin_lake,
             time_scale: self.time_scale,
+            argo_version: self.argo_version.into(),
             step_env: vec![(
                 "MEDALLION_STATE_DIR".into(),
                 self.state_dir.display().to_string(),

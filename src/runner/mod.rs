@@ -92,6 +92,8 @@ pub struct RunOptions {
     /// Environment every step process gets (before the template's own `env`), e.g. the local
     /// deploy target's state folder.
     pub step_env: Vec<(String, String)>,
+    /// The Argo release line whose submission rules the run applies first.
+    pub argo_version: medallion_argo::schema::ArgoVersion,
 }
 
 /// A finished node, for the summary and status.json.
@@ -288,6 +290,22 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RunError> {
         })?
         .clone();
     let library_docs = load_docs(&options.library)?;
+    // As `argo submit` does, the workflow and the templates it may call are validated first:
+    // what Argo would refuse is refused here, with Argo's own message.
+    let mut submitted = library_docs.clone();
+    submitted.push(doc.clone());
+    let schemas = medallion_argo::schema::Schemas::for_version(options.argo_version)
+        .map_err(|e| template_error(e.to_string()))?;
+    let refused = medallion_argo::lint::submission(&submitted, &schemas, options.argo_version);
+    if !refused.is_empty() {
+        let shown: Vec<String> = refused.iter().take(5).map(|f| f.to_string()).collect();
+        return Err(template_error(format!(
+            "Argo {} would refuse this workflow ({} problem(s)); run `medallion lint` on it: {}",
+            options.argo_version.as_str(),
+            refused.len(),
+            shown.join("; ")
+        )));
+    }
     let mut library: BTreeMap<(bool, String), Scope> = BTreeMap::new();
     for d in library_docs.iter().chain(std::iter::once(&doc)) {
         let cluster = match d.kind() {

@@ -606,7 +606,6 @@ fn the_pipelines_release_a_passing_model_and_a_person_can_refuse_a_release() {
         "houses-release",
         &[
             format!("source-url={}", houses.display()),
-            "source-etag=0x1".into(),
             format!("lake={lake}"),
             "deploy-target=local".into(),
         ],
@@ -686,6 +685,41 @@ fn the_pipelines_release_a_passing_model_and_a_person_can_refuse_a_release() {
         "{}",
         by_hand.error_line()
     );
+
+    // Nobody answers: when the review's 24h pass (scaled to nothing here), Argo gives the
+    // supplied outputs their defaults and the node succeeds (operator.go v4.1.2 lines
+    // 3998-4012): decision=reject, recorded as a rejection, never an Error, nothing deployed.
+    let unanswered = run_template(
+        "workflow-templates/release-pipeline.yaml",
+        "unanswered-release",
+        &[
+            format!("lake={lake}"),
+            "model=house-price".into(),
+            "version=1".into(),
+            "endpoint=hp-unanswered".into(),
+            "approval-mode=manual".into(),
+        ],
+        &["--time-scale", "0"],
+        &runs,
+        state,
+    );
+    assert_eq!(
+        unanswered.code, 1,
+        "{}\n{}",
+        unanswered.stdout, unanswered.stderr
+    );
+    let s = crate::pipelines::status(&runs, "unanswered-release");
+    let node = |task: &str| crate::pipelines::node(&s, &format!("release.{task}")).clone();
+    assert_eq!(node("review")["phase"], "Succeeded", "{s:#}");
+    assert_eq!(node("review")["outputs"]["decision"], "reject", "{s:#}");
+    assert_eq!(node("record-review")["phase"], "Failed", "{s:#}");
+    assert_eq!(node("deploy")["phase"], "Omitted", "{s:#}");
+    let plan_id = node("plan")["outputs"]["plan-id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let review = json(&lake_path.join(format!("releases/hp-unanswered/{plan_id}/review.json")));
+    assert_eq!(review["decision"], "rejected");
 }
 
 /// Stops the manual test endpoint's servers, if any were started.

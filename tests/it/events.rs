@@ -1,8 +1,9 @@
 //! The event path as shipped in event-sources/: every document valid against Argo Events' own
 //! JSON schema (vendored in schemas/argo/), a broken copy rejected, kustomize builds both
-//! folders, and the Sensor's filters route the Event Grid samples: a houses upload to the house
-//! pipeline, a sales upload to the segmentation pipeline, BlobDeleted and CloudEvents-schema
-//! events nowhere.
+//! folders, and the event path routes the samples: the EventSource's filter drops events of
+//! other types and containers (argo-events v1.9.11 pkg/eventsources/eventing.go lines 550-560),
+//! then the Sensor's filters send a houses upload to the house pipeline and a sales upload to
+//! the segmentation pipeline, in the Event Grid schema and in CloudEvents 1.0 alike.
 
 use std::process::Command;
 
@@ -95,11 +96,13 @@ fn event_sources_are_valid_and_route_the_samples() {
     expect("blob-created.eventgrid.json", &["houses-csv"]);
     expect("blob-created.queue-message.txt", &["houses-csv"]);
     expect("sales-blob-created.eventgrid.json", &["sales-csv"]);
+    // The Sensor alone routes by path; event types and containers are the EventSource's filter.
     expect("storagequeue-message.eventgrid-blobdeleted.base64.txt", &[]);
-    expect("blob-created.cloudevent.json", &[]);
+    expect("blob-created.cloudevent.json", &["sales-csv"]);
 
-    // Each trigger maps the URL and ETag into the parameters its Workflow declares, and names
-    // the Workflow after the ETag.
+    // Each trigger maps the URL into the parameter its Workflow declares, names the Workflow
+    // after the ETag and submits it into the WorkflowTemplates' namespace, acknowledged only
+    // after the submission ran (atLeastOnce).
     let sensor: Value = serde_json::from_str(&py(
         "yaml_to_json.py",
         &[dir.join("sensor-landing.yaml").to_str().unwrap()],
@@ -108,6 +111,8 @@ fn event_sources_are_valid_and_route_the_samples() {
     for trigger in sensor[0]["spec"]["triggers"].as_array().unwrap() {
         let wf = &trigger["template"]["argoWorkflow"];
         assert_eq!(wf["operation"], "submit");
+        assert_eq!(wf["source"]["resource"]["metadata"]["namespace"], "argo");
+        assert_eq!(trigger["atLeastOnce"], true);
         let declared = wf["source"]["resource"]["spec"]["arguments"]["parameters"]
             .as_array()
             .unwrap();
@@ -117,7 +122,7 @@ fn event_sources_are_valid_and_route_the_samples() {
             .iter()
             .map(|p| p["dest"].as_str().unwrap())
             .collect();
-        for (i, name) in ["source-url", "source-etag"].iter().enumerate() {
+        for (i, name) in ["source-url"].iter().enumerate() {
             assert_eq!(declared[i]["name"], *name);
             assert!(dests.contains(&format!("spec.arguments.parameters.{i}.value").as_str()));
         }
@@ -137,19 +142,17 @@ fn replay_prints_the_workflows_the_sensor_would_submit() {
         ];
         args.extend(files.iter().map(|f| events.join(f).display().to_string()));
         args.push("--sensor".into());
-        args.push(
-            repo()
-                .join("event-sources/sensor-landing.yaml")
-                .display()
-                .to_string(),
-        );
+        args.push(repo().join("event-sources").display().to_string());
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let run = medallion(&refs, &[]);
         assert_eq!(run.code, 0, "{}", run.stderr);
-        serde_json::from_str::<Value>(&run.stdout).unwrap()
+        (
+            serde_json::from_str::<Value>(&run.stdout).unwrap(),
+            run.stderr,
+        )
     };
     // The queue message (base64) of the houses upload: one Workflow, named after the ETag.
-    let houses = replay(&["blob-created.queue-message.txt"]);
+    let (houses, _) = replay(&["blob-created.queue-message.txt"]);
     assert_eq!(
         houses,
         serde_json::json!({"triggered": [{
@@ -158,20 +161,19 @@ fn replay_prints_the_workflows_the_sensor_would_submit() {
             "workflow": {
                 "apiVersion": "argoproj.io/v1alpha1",
                 "kind": "Workflow",
-                "metadata": {"name": "house-price-0x8d4bcc2e4835cd0"},
+                "metadata": {"name": "house-price-0x8d4bcc2e4835cd0", "namespace": "argo"},
                 "spec": {
                     "workflowTemplateRef": {"name": "house-price-pipeline"},
                     "arguments": {"parameters": [
-                        {"name": "source-url", "value": "https://globorealtylanding.blob.core.windows.net/landing/houses/2026/11/22/windsor.csv"},
-                        {"name": "source-etag", "value": "0x8D4BCC2E4835CD0"}
+                        {"name": "source-url", "value": "https://globorealtylanding.blob.core.windows.net/landing/houses/2026/11/22/windsor.csv"}
                     ]}
                 }
             }
         }]})
     );
     // The same upload pushed as an array: the same Workflow (a redelivery cannot start a second run).
-    assert_eq!(replay(&["blob-created.eventgrid.json"]), houses);
-    let sales = replay(&["sales-blob-created.eventgrid.json"]);
+    assert_eq!(replay(&["blob-created.eventgrid.json"]).0, houses);
+    let (sales, _) = replay(&["sales-blob-created.eventgrid.json"]);
     assert_eq!(
         sales["triggered"][0]["trigger"],
         "sales-segmentation-pipeline"
@@ -180,15 +182,44 @@ fn replay_prints_the_workflows_the_sensor_would_submit() {
         sales["triggered"][0]["workflow"]["metadata"]["name"],
         "sales-segmentation-0x8daf1a7a2b5d1c0"
     );
-    // Nothing matches: an empty list, exit 0.
-    let none = replay(&[
-        "storagequeue-message.eventgrid-blobdeleted.base64.txt",
-        "blob-created.cloudevent.json",
-    ]);
+    // A CloudEvents 1.0 delivery of a sales upload routes like the Event Grid schema
+    // (`type` instead of `eventType`; the EventSource's filter accepts either).
+    let (cloud, _) = replay(&["blob-created.cloudevent.json"]);
+    assert_eq!(
+        cloud["triggered"][0]["trigger"],
+        "sales-segmentation-pipeline"
+    );
+    // A BlobDeleted event stops at the EventSource: nothing fires, exit 0, the reason on stderr.
+    let (none, why) = replay(&["storagequeue-message.eventgrid-blobdeleted.base64.txt"]);
     assert_eq!(none, serde_json::json!({"triggered": []}));
+    assert!(
+        why.contains("dropped: EventSource landing (blob-created): the filter"),
+        "{why}"
+    );
+    // An upload to another container fires nothing either (the Sensor alone would route it:
+    // its filters look at the path inside the container only).
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive.json");
+    let text = std::fs::read_to_string(events.join("sales-blob-created.eventgrid.json")).unwrap();
+    std::fs::write(
+        &archive,
+        text.replace("/containers/landing/", "/containers/archive/"),
+    )
+    .unwrap();
+    let run = medallion(
+        &[
+            "events",
+            "replay",
+            "--format",
+            "json",
+            archive.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), r#"{"triggered":[]}"#);
 
     // An ETag with literal quotes (as Azure sometimes sends it) gives the same name.
-    let dir = tempfile::tempdir().unwrap();
     let quoted = dir.path().join("quoted.json");
     let text = std::fs::read_to_string(events.join("blob-created.eventgrid.json")).unwrap();
     std::fs::write(

@@ -198,7 +198,16 @@ fn the_step_library_is_consistent_with_the_images_and_argos_schema() {
                 "{name}"
             );
             assert_eq!(
-                t["retryStrategy"]["expression"], "asInt(lastRetry.exitCode) == 1",
+                t["retryStrategy"]["expression"],
+                r#"lastRetry.status == "Error" || asInt(lastRetry.exitCode) == 1 || asInt(lastRetry.exitCode) == -1 || asInt(lastRetry.exitCode) >= 128"#,
+                "{name}"
+            );
+            // The image's one binary is named, so no registry look-up is needed.
+            let image = c["image"].as_str().unwrap();
+            let binary = image.rsplit('/').next().unwrap().split(':').next().unwrap();
+            assert_eq!(
+                c["command"],
+                serde_json::json!([format!("/{binary}")]),
                 "{name}"
             );
         }

@@ -156,15 +156,16 @@ fn tokenize(text: &str, dialect: Dialect) -> Result<Vec<Token>, String> {
         }
         let start = i;
         i += 1;
-        while i < chars.len()
-            && !chars[i].is_whitespace()
-            && !"=!<>&|(),'\"+*/".contains(chars[i])
-            // `my-task` is one word, `2-1` a subtraction.
-            && !(chars[i] == '-'
-                && chars[start..i]
-                    .iter()
-                    .all(|c| c.is_ascii_digit() || *c == '-' || *c == '.'))
-        {
+        // `my-task` is one word, `2-1` a subtraction.
+        let ends_word = |i: usize, c: char| {
+            c.is_whitespace()
+                || "=!<>&|(),'\"+*/".contains(c)
+                || (c == '-'
+                    && chars[start..i]
+                        .iter()
+                        .all(|c| c.is_ascii_digit() || *c == '-' || *c == '.'))
+        };
+        while i < chars.len() && !ends_word(i, chars[i]) {
             i += 1;
         }
         let word: String = chars[start..i].iter().collect();

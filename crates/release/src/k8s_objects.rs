@@ -25,6 +25,10 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::model_release::Slot;
 
+/// The service account every serving Deployment runs as; install/models/serve-account.yaml
+/// ships it (with its workload identity client id).
+pub const SERVE_SERVICE_ACCOUNT: &str = "medallion-serve";
+
 /// The image used when the plan names none (the tag is this build's version).
 pub fn default_image() -> String {
     format!(
@@ -178,7 +182,7 @@ fn deployment(s: &ServeSpec<'_>) -> Deployment {
                     ..Default::default()
                 }),
                 spec: Some(PodSpec {
-                    service_account_name: Some("medallion-serve".into()),
+                    service_account_name: Some(SERVE_SERVICE_ACCOUNT.into()),
                     // SIGTERM: finish in-flight requests and flush the capture.
                     termination_grace_period_seconds: Some(30),
                     containers: vec![container],

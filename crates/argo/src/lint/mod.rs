@@ -195,6 +195,34 @@ pub(crate) fn list<'a>(value: &'a Value, pointer: &str) -> impl Iterator<Item = 
         .flatten()
 }
 
+/// What Argo refuses when these documents are created or submitted: its schema (the API
+/// server and the controller decode strictly) and the rules of validate.go, and nothing of
+/// lint's predictions about run time. `medallion run` applies it before running, as
+/// `argo submit` does.
+pub fn submission(docs: &[Document], schemas: &Schemas, version: ArgoVersion) -> Vec<Finding> {
+    let config = LintConfig {
+        images: None,
+        argo_version: version,
+    };
+    let context = Context {
+        docs,
+        library: Library::new(docs),
+        config: &config,
+    };
+    let mut findings = Vec::new();
+    for d in docs.iter().filter(|d| workflow_spec(d).is_some()) {
+        let mut sink = Sink {
+            label: d.label(),
+            findings: &mut findings,
+        };
+        for v in schemas.validate(&d.value) {
+            sink.add(&v.path, v.message, "");
+        }
+        validate::check(d, &context, &mut sink);
+    }
+    findings
+}
+
 /// Runs every check over the documents.
 pub fn lint(docs: &[Document], schemas: &Schemas, config: &LintConfig) -> Report {
     let mut report = Report {
