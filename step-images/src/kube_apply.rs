@@ -8,9 +8,10 @@
 //! - a V2 smoke test through the Service via the API server's service proxy, so the deploy pod
 //!   needs no network path to the serving pods, only RBAC on `services/proxy`.
 //!
-//! In a pod it uses the service account (token and CA under
-//! `/var/run/secrets/kubernetes.io/serviceaccount`, `KUBERNETES_SERVICE_HOST/PORT`); elsewhere
-//! `--kube-api` and `--kube-token-file`.
+//! It reaches the cluster named by `--kube-api` (and `--kube-token-file`); else, in a pod, with
+//! the service account (token and CA under `/var/run/secrets/kubernetes.io/serviceaccount`,
+//! `KUBERNETES_SERVICE_HOST/PORT`); else through the kubeconfig's current context
+//! (`--kubeconfig`, `KUBECONFIG` or `~/.kube/config`), as every Kubernetes tool does.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -30,12 +31,25 @@ pub struct KubeConn {
     /// Kubernetes target: a file holding the bearer token (default: the service account's)
     #[arg(long, env = "MEDALLION_KUBE_TOKEN_FILE")]
     pub kube_token_file: Option<PathBuf>,
+    /// Kubernetes target outside a pod: the kubeconfig whose current context names the cluster
+    /// (default: KUBECONFIG, then ~/.kube/config)
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 impl KubeConn {
-    /// A cluster is configured: an API server URL was given, or this runs in a pod.
+    /// A cluster is configured: an API server URL was given, this runs in a pod, or a
+    /// kubeconfig names one.
     pub fn configured(&self) -> bool {
-        self.kube_api.is_some() || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+        self.kube_api.is_some()
+            || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+            || self.kubeconfig_path().is_some()
+    }
+
+    fn kubeconfig_path(&self) -> Option<PathBuf> {
+        self.kubeconfig
+            .clone()
+            .or_else(crate::kubeconfig::default_path)
     }
 }
 
@@ -61,6 +75,13 @@ impl KubeClient {
     pub fn new(args: &KubeConn) -> Result<KubeClient, KubeError> {
         medallion_lake::install_tls_provider();
         let bad = |m: String| (m, ErrorClass::BadInput);
+        if args.kube_api.is_none() && std::env::var_os("KUBERNETES_SERVICE_HOST").is_none() {
+            let path = args.kubeconfig_path().ok_or_else(|| {
+                bad("no cluster: pass --kube-api (and --kube-token-file), run in a pod, or give a kubeconfig (--kubeconfig, KUBECONFIG or ~/.kube/config)".into())
+            })?;
+            let access = crate::kubeconfig::load(&path).map_err(bad)?;
+            return KubeClient::from_kubeconfig(&access);
+        }
         let in_cluster = args.kube_api.is_none();
         let base = match &args.kube_api {
             Some(url) => url.trim_end_matches('/').to_string(),
@@ -107,6 +128,41 @@ impl KubeClient {
             .build()
             .map_err(|e| bad(format!("HTTP client: {e}")))?;
         Ok(KubeClient { http, base })
+    }
+
+    /// A client for the cluster a kubeconfig's current context names.
+    fn from_kubeconfig(access: &crate::kubeconfig::ClusterAccess) -> Result<KubeClient, KubeError> {
+        let bad = |m: String| (format!("{}: {m}", access.source), ErrorClass::BadInput);
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = &access.token {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| bad("the token is not a header value".into()))?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .default_headers(headers);
+        if let Some(pem) = &access.ca_pem {
+            let cert = reqwest::Certificate::from_pem(pem)
+                .map_err(|e| bad(format!("the cluster CA is not PEM: {e}")))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        if access.insecure_skip_tls_verify {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        if let Some(pem) = &access.client_identity_pem {
+            let identity = reqwest::Identity::from_pem(pem)
+                .map_err(|e| bad(format!("the client certificate and key: {e}")))?;
+            builder = builder.identity(identity);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| bad(format!("HTTP client: {e}")))?;
+        Ok(KubeClient {
+            http,
+            base: access.server.clone(),
+        })
     }
 
     /// A client whose requests carry the API credentials (for the smoke test through the proxy).
@@ -187,7 +243,8 @@ impl KubeClient {
         answer(path, response).await.map(|_| ())
     }
 
-    /// Waits until the Deployment has rolled out, or `timeout` passes.
+    /// Waits until the Deployment has rolled out as `kubectl rollout status` judges it
+    /// ([`rollout_status`]), or `timeout` passes.
     pub async fn wait_rollout(
         &self,
         namespace: &str,
@@ -199,18 +256,11 @@ impl KubeClient {
         let mut last = String::from("no status yet");
         loop {
             if let Some(d) = self.get(&path).await? {
-                let n = |p: &str| d.pointer(p).and_then(Value::as_i64).unwrap_or(0);
-                let wanted = d
-                    .pointer("/spec/replicas")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(1);
-                let observed = n("/status/observedGeneration") >= n("/metadata/generation");
-                let updated = n("/status/updatedReplicas");
-                let available = n("/status/availableReplicas");
-                if observed && updated >= wanted && available >= wanted {
-                    return Ok(());
+                match rollout_status(&d) {
+                    Rollout::Done => return Ok(()),
+                    Rollout::Waiting(why) => last = why,
+                    Rollout::Failed(why) => return Err((why, ErrorClass::Transient)),
                 }
-                last = format!("{updated}/{wanted} updated, {available}/{wanted} available");
             }
             if started.elapsed() >= timeout {
                 return Err((
@@ -224,6 +274,67 @@ impl KubeClient {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
+}
+
+/// Where a Deployment's rollout stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rollout {
+    Done,
+    Waiting(String),
+    Failed(String),
+}
+
+/// A Deployment's rollout as `kubectl rollout status` judges it (kubernetes/kubectl v0.32.4
+/// pkg/polymorphichelpers/rollout_status.go lines 59-92): the controller has observed the
+/// current generation; the progress deadline has not passed; every wanted replica is updated;
+/// no old replica is still pending termination (status.replicas > updatedReplicas: the old pod
+/// may be the only ready one); every updated replica is available. Without spec.replicas (an
+/// autoscaler owns the count) the wanted count is not checked, as kubectl does.
+pub fn rollout_status(d: &Value) -> Rollout {
+    let n = |p: &str| d.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    let name = d
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    if n("/metadata/generation") > n("/status/observedGeneration") {
+        return Rollout::Waiting("waiting for the deployment spec update to be observed".into());
+    }
+    let timed_out = d
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| {
+            c.get("type").and_then(Value::as_str) == Some("Progressing")
+                && c.get("reason").and_then(Value::as_str) == Some("ProgressDeadlineExceeded")
+        });
+    if timed_out {
+        return Rollout::Failed(format!(
+            "deployment {name:?} exceeded its progress deadline"
+        ));
+    }
+    let updated = n("/status/updatedReplicas");
+    if let Some(wanted) = d.pointer("/spec/replicas").and_then(Value::as_i64)
+        && updated < wanted
+    {
+        return Rollout::Waiting(format!(
+            "{updated} out of {wanted} new replicas have been updated"
+        ));
+    }
+    let replicas = n("/status/replicas");
+    if replicas > updated {
+        return Rollout::Waiting(format!(
+            "{} old replicas are pending termination",
+            replicas - updated
+        ));
+    }
+    let available = n("/status/availableReplicas");
+    if available < updated {
+        return Rollout::Waiting(format!(
+            "{available} of {updated} updated replicas are available"
+        ));
+    }
+    Rollout::Done
 }
 
 /// The REST path of an object the release plans (Deployment, Service, HorizontalPodAutoscaler).
@@ -293,6 +404,47 @@ async fn answer(path: &str, response: reqwest::Response) -> Result<Option<Value>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cases of kubectl's own rollout_status_test.go (v0.32.4), for Deployments.
+    #[test]
+    fn rollouts_are_judged_as_kubectl_judges_them() {
+        let d = |generation: i64,
+                 observed: i64,
+                 wanted: Option<i64>,
+                 replicas: i64,
+                 updated: i64,
+                 available: i64| {
+            let mut v = serde_json::json!({"metadata": {"name": "hp-green", "generation": generation},
+                "spec": {},
+                "status": {"observedGeneration": observed, "replicas": replicas,
+                    "updatedReplicas": updated, "availableReplicas": available}});
+            if let Some(w) = wanted {
+                v["spec"]["replicas"] = serde_json::json!(w);
+            }
+            v
+        };
+        let waiting = |d: &Value| matches!(rollout_status(d), Rollout::Waiting(_));
+        assert!(
+            waiting(&d(2, 1, Some(1), 1, 1, 1)),
+            "generation not observed"
+        );
+        assert!(waiting(&d(1, 1, Some(2), 2, 1, 1)), "1 of 2 updated");
+        // One replica: the new pod is ready but the old one still runs (and may be the only
+        // ready one serving): not done until it is gone.
+        assert_eq!(
+            rollout_status(&d(1, 1, Some(1), 2, 1, 1)),
+            Rollout::Waiting("1 old replicas are pending termination".into())
+        );
+        assert!(waiting(&d(1, 1, Some(2), 2, 2, 1)), "1 of 2 available");
+        assert_eq!(rollout_status(&d(1, 1, Some(2), 2, 2, 2)), Rollout::Done);
+        // An autoscaler owns the count: no spec.replicas, the updated pods decide.
+        assert_eq!(rollout_status(&d(1, 1, None, 3, 3, 3)), Rollout::Done);
+        let mut stuck = d(1, 1, Some(1), 1, 0, 0);
+        stuck["status"]["conditions"] = serde_json::json!([{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]);
+        assert!(
+            matches!(rollout_status(&stuck), Rollout::Failed(m) if m.contains("exceeded its progress deadline"))
+        );
+    }
 
     #[test]
     fn objects_map_to_their_rest_paths() {

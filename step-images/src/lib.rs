@@ -20,6 +20,7 @@ pub mod connect;
 pub mod deploy;
 pub mod import;
 pub mod kube_apply;
+pub mod kubeconfig;
 pub mod local_endpoint;
 pub mod profile;
 pub mod refine;

@@ -144,12 +144,15 @@ fn kubernetes_target_applies_rolls_out_switches_and_rolls_back_against_a_mock_ap
 
     // v1, the first release: blue rolls out (after a few polls), the Service is created, the
     // smoke test goes through the API server's service proxy to the blue pod.
+    // The rollout completes after two polls, then the old pod stays for two more (pending
+    // termination): the Service may switch only once it is gone, as kubectl rollout status
+    // waits (kubectl v0.32.4 pkg/polymorphichelpers/rollout_status.go lines 83-85).
     let api = FakeApi::start(
         &cluster,
         "sa-token-123",
         "2",
         &[("blue", v1.port), ("green", v2.port)],
-        &[],
+        &["--terminating", "2"],
     );
     let (d1, _) = release("1", &api, "20");
     let requests = api.requests();
@@ -191,7 +194,7 @@ fn kubernetes_target_applies_rolls_out_switches_and_rolls_back_against_a_mock_ap
         seen.iter()
             .filter(|s| s.ends_with("deployments/house-price-blue") && s.starts_with("GET"))
             .count()
-            >= 3,
+            >= 5,
         "{seen:#?}"
     );
     assert_eq!(
@@ -490,6 +493,40 @@ fn plans_diff_against_the_cluster_with_a_server_side_dry_run_on_a_mock_api_serve
             .count(),
         before
     );
+    // Outside a pod, as every Kubernetes tool: the kubeconfig's current context names the
+    // cluster, and its user's exec plugin (as AKS's kubelogin) gives the token.
+    let kubeconfig = dir.path().join("kubeconfig");
+    let plugin = dir.path().join("token-plugin");
+    std::fs::write(
+        &plugin,
+        "#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"sa-token-123\"}}'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: mock\ncontexts:\n- name: mock\n  context: {{cluster: mock, user: me}}\nclusters:\n- name: mock\n  cluster: {{server: '{}'}}\nusers:\n- name: me\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {}\n",
+            api.url,
+            plugin.display()
+        ),
+    )
+    .unwrap();
+    let via_kubeconfig = plan(
+        "2",
+        image,
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--server-dry-run",
+            "always",
+        ],
+    );
+    assert_eq!(via_kubeconfig.code, 0, "{}", via_kubeconfig.stderr);
+    assert_eq!(
+        plan_json(via_kubeconfig.output("plan-id"))["release"]["live_diff"]["server"],
+        api.url.as_str()
+    );
     let requests = api.requests();
     for r in &requests {
         assert_eq!(r["auth"], true, "{r}");
@@ -500,13 +537,36 @@ fn plans_diff_against_the_cluster_with_a_server_side_dry_run_on_a_mock_api_serve
         .count();
     assert_eq!(
         dry_runs,
-        3 + 3 + 3 + 1,
-        "three plans of three objects, one refused"
+        3 + 3 + 3 + 1 + 3,
+        "three plans of three objects, one refused, one through the kubeconfig"
     );
-    let no_cluster = plan("2", image, &["--server-dry-run", "always"]);
+    let missing = dir.path().join("no-such-kubeconfig");
+    let no_cluster = step(
+        "medallion-plan",
+        lake,
+        &[
+            "--target",
+            "house-price",
+            "--model",
+            "house-price",
+            "--model-version",
+            "2",
+            "--deploy-target",
+            "kubernetes",
+            "--namespace",
+            "models",
+            "--image",
+            image,
+            "--server-dry-run",
+            "always",
+        ],
+        &[("KUBECONFIG", missing.to_str().unwrap())],
+    );
     assert_eq!(no_cluster.code, 2, "{}", no_cluster.stderr);
     assert!(
-        no_cluster.error_line().contains("not in a pod"),
+        no_cluster.error_line().contains(
+            "run in a pod, or give a kubeconfig (--kubeconfig, KUBECONFIG or ~/.kube/config)"
+        ),
         "{}",
         no_cluster.error_line()
     );

@@ -12,8 +12,11 @@ strategy, revisionHistoryLimit and the containers' imagePullPolicy) and keeps ui
 creationTimestamp; with --allowed-registry an admission webhook refuses Deployments whose images
 come from elsewhere (403), for dry runs as for real applies.
 
-Usage: kube_replay.py --token T [--rollout N|never] [--slot blue=http://...] [--slot green=...] [--state FILE]
-                      [--allowed-registry PREFIX]
+With --terminating N the old pods of a rollout stay N more polls after the new ones are ready
+(status.replicas above updatedReplicas), as during a real rolling update.
+
+Usage: kube_replay.py --token T [--rollout N|never] [--terminating N] [--slot blue=http://...]
+                      [--slot green=...] [--state FILE] [--allowed-registry PREFIX]
 Prints the port, then one JSON line per request (method, path, query, content type, auth ok).
 """
 import argparse
@@ -29,6 +32,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--token", required=True)
     ap.add_argument("--rollout", default="2")
+    ap.add_argument("--terminating", type=int, default=0)
     ap.add_argument("--slot", action="append", default=[])
     ap.add_argument("--state", help="a file keeping the stored objects between runs (the cluster's state)")
     ap.add_argument("--allowed-registry", help="an admission webhook refuses Deployments with images from elsewhere")
@@ -130,9 +134,10 @@ def main():
             if obj.get("kind") == "Deployment":
                 polls[url.path] = polls.get(url.path, 0) + 1
                 ready = a.rollout != "never" and polls[url.path] > int(a.rollout)
+                old_pods = 1 if ready and polls[url.path] <= int(a.rollout) + a.terminating else 0
                 want = obj.get("spec", {}).get("replicas", 1)
                 obj["status"] = {"observedGeneration": obj["metadata"]["generation"] if ready else obj["metadata"]["generation"] - 1,
-                                 "replicas": want, "updatedReplicas": want if ready else 0,
+                                 "replicas": want + old_pods, "updatedReplicas": want if ready else 0,
                                  "availableReplicas": want if ready else 0}
             self.reply(200, obj)
 

@@ -167,7 +167,12 @@ fn deployment(s: &ServeSpec<'_>) -> Deployment {
             ..Default::default()
         },
         spec: Some(DeploymentSpec {
-            replicas: Some(i32::try_from(s.replicas).unwrap_or(i32::MAX)),
+            // With an autoscaler the count is its business: a replicas field here would be
+            // re-applied (force) at every release and fight the HPA.
+            replicas: match s.max_replicas {
+                Some(_) => None,
+                None => Some(i32::try_from(s.replicas).unwrap_or(i32::MAX)),
+            },
             selector: LabelSelector {
                 match_labels: Some(labels(s, true)),
                 ..Default::default()
@@ -355,7 +360,15 @@ mod tests {
         }
         assert_eq!(&objects[2]["spec"]["selector"], selector);
         assert_eq!(objects[1]["spec"]["maxReplicas"], 5);
+        // The autoscaler owns the count: the Deployment sets none (min comes from the HPA).
+        assert!(d["spec"].get("replicas").is_none(), "{d:#}");
+        assert_eq!(objects[1]["spec"]["minReplicas"], 2);
+        assert_eq!(objects_of_fixed_size()[0]["spec"]["replicas"], 2);
         assert_eq!(objects[1]["apiVersion"], "autoscaling/v2");
+    }
+
+    fn objects_of_fixed_size() -> Vec<Value> {
+        objects(&spec(None)).unwrap()
     }
 
     #[test]
