@@ -3,6 +3,7 @@
 
 mod approvals;
 mod demo;
+mod doctor;
 mod endpoints_view;
 mod events;
 mod generate;
@@ -147,6 +148,26 @@ enum Command {
     Endpoint {
         #[command(subcommand)]
         command: EndpointCommand,
+    },
+    /// Is the cluster ready for Medallion? Argo Workflows and Argo Events (CRDs, versions,
+    /// executor plugins), the plugin's ConfigMap, the artifact repository, the ConfigMaps the
+    /// templates mount, the service accounts and what each may do (read-only; the cluster of
+    /// the kubeconfig, in-cluster, or --kube-api)
+    Doctor {
+        #[command(flatten)]
+        conn: medallion_steps::kube_apply::KubeConn,
+        /// Where the WorkflowTemplates and Workflows live
+        #[arg(long, default_value = "argo")]
+        namespace: String,
+        /// Where Argo Events and the landing Sensor live
+        #[arg(long, default_value = "argo-events")]
+        events_namespace: String,
+        /// Where released models are served
+        #[arg(long, default_value = "models")]
+        models_namespace: String,
+        /// Output format
+        #[arg(long, value_parser = ["text", "json"], default_value = "text")]
+        format: String,
     },
     /// Check the Argo YAML offline as Argo and Argo Events judge it: their JSON schemas, the
     /// rules Argo applies at submission, what the controller, UI and Sensor do at run time,
@@ -523,6 +544,8 @@ fn default_config_maps() -> Vec<(String, PathBuf)> {
 fn exit_code_of(e: &anyhow::Error) -> u8 {
     if let Some(r) = e.downcast_ref::<runner::RunError>() {
         r.exit_code()
+    } else if let Some(d) = e.downcast_ref::<doctor::DoctorError>() {
+        d.exit_code()
     } else if let Some(l) = e.downcast_ref::<Error>() {
         l.exit_code()
     } else if let Some(q) = e.downcast_ref::<medallion_quality::Error>() {
@@ -613,6 +636,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 s.previous.as_ref().map_or(0, |p| p.version),
                 s.previous.as_ref().map_or("", |p| p.slot.as_str()),
             );
+        }
+        Command::Doctor {
+            conn,
+            namespace,
+            events_namespace,
+            models_namespace,
+            format,
+        } => {
+            let namespaces = doctor::Namespaces {
+                workflows: namespace,
+                events: events_namespace,
+                models: models_namespace,
+            };
+            let checks = runtime.block_on(doctor::checks(&conn, namespaces))?;
+            doctor::report(&checks, format == "json")?;
         }
         Command::Endpoint { command } => match command {
             EndpointCommand::Status {

@@ -219,6 +219,25 @@ impl KubeClient {
         })
     }
 
+    /// POST an object to a collection (a SubjectAccessReview); returns the API's answer.
+    pub async fn create(&self, path: &str, body: &Value) -> Result<Value, KubeError> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("accept", "application/json")
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(body).map_err(|e| (e.to_string(), ErrorClass::BadInput))?)
+            .send()
+            .await
+            .map_err(|e| (format!("create {path}: {e}"), ErrorClass::Transient))?;
+        answer(path, response).await?.ok_or_else(|| {
+            (
+                format!("create {path}: the API server answered 404"),
+                ErrorClass::BadInput,
+            )
+        })
+    }
+
     /// GET an object; `None` when it does not exist.
     pub async fn get(&self, path: &str) -> Result<Option<Value>, KubeError> {
         let response = self

@@ -853,7 +853,6 @@ fn manifests_releases_write_kubernetes_objects_valid_against_the_kubernetes_sche
         "image: registry.example/medallion-serve:0.1.0",
         "readOnlyRootFilesystem: true",
         "path: /v2/health/ready",
-        "replicas: 2",
         "- house-price",
         "runAsUser: 65532",
     ] {
@@ -862,6 +861,12 @@ fn manifests_releases_write_kubernetes_objects_valid_against_the_kubernetes_sche
             "{needle} missing:\n{deployment}"
         );
     }
+    // The autoscaler owns the replica count (minReplicas 2): the Deployment sets none, so a
+    // release never resets what the HPA scaled to.
+    assert!(!deployment.contains("  replicas:"), "{deployment}");
+    let hpa = std::fs::read_to_string(ep_dir.join("horizontalpodautoscaler-house-price-blue.yaml"))
+        .unwrap();
+    assert!(hpa.contains("minReplicas: 2"), "{hpa}");
     assert_eq!(production(lake), 1);
 
     // v2 goes into green; the Service switches; blue's Deployment stays for rollback.
@@ -932,19 +937,21 @@ fn manifests_releases_write_kubernetes_objects_valid_against_the_kubernetes_sche
         rejected.output("reasons")
     );
     // After the rollback v1 serves: a kubernetes release of v2 needs an API server; outside a
-    // pod and without --kube-api it is refused as bad input (tests/it/kube.rs applies one).
+    // pod, without --kube-api and without a kubeconfig it is refused as bad input
+    // (tests/it/kube.rs applies one).
     let k = plan_k8s("2", "models", "kubernetes");
     let kid = k.output("plan-id").to_string();
     assert_eq!(approve(lake, &kid, &["--policy", policy]).code, 0);
+    let no_kubeconfig = dir.path().join("no-kubeconfig");
     let refused = step(
         "medallion-deploy",
         lake,
         &["--endpoint", "house-price", "--plan-id", &kid],
-        &[],
+        &[("KUBECONFIG", no_kubeconfig.to_str().unwrap())],
     );
     assert_eq!(refused.code, 2, "{}", refused.stderr);
     assert!(
-        refused.error_line().contains("KUBERNETES_SERVICE_HOST"),
+        refused.error_line().contains("no cluster: pass --kube-api"),
         "{}",
         refused.error_line()
     );

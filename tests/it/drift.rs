@@ -47,6 +47,9 @@ fn run_drift_watch(lake: &str, runs: &Path, name: &str, extra: &[&str]) -> crate
         name.into(),
         "-p".into(),
         format!("lake={lake}"),
+        // The executor plugin (latest-data) serves the lake configured for it: the same one.
+        "--plugin-lake".into(),
+        lake.into(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     args.extend(crate::pipelines::run_flags(runs));

@@ -580,3 +580,164 @@ fn plans_diff_against_the_cluster_with_a_server_side_dry_run_on_a_mock_api_serve
     assert!(plan_json(never.output("plan-id"))["release"]["live_diff"].is_null());
     drop(v1);
 }
+
+/// What Argo's and Argo Events' install manifests put on a cluster, as far as doctor looks:
+/// the CRDs and the controllers' Deployments.
+fn argo_installed(executor_plugins: bool) -> String {
+    let mut docs = Vec::new();
+    for crd in [
+        "workflows",
+        "workflowtemplates",
+        "clusterworkflowtemplates",
+        "cronworkflows",
+        "workflowtaskresults",
+        "workflowtasksets",
+        "eventbus",
+        "eventsources",
+        "sensors",
+    ] {
+        docs.push(format!(
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {{name: {crd}.argoproj.io}}\n"
+        ));
+    }
+    let env = if executor_plugins {
+        "\n          env: [{name: ARGO_EXECUTOR_PLUGINS, value: \"true\"}]"
+    } else {
+        ""
+    };
+    docs.push(format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: workflow-controller, namespace: argo}}\nspec:\n  template:\n    spec:\n      containers:\n        - name: workflow-controller\n          image: quay.io/argoproj/workflow-controller:v4.1.2{env}\n"
+    ));
+    docs.push("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: controller-manager, namespace: argo-events}\nspec:\n  template:\n    spec:\n      containers:\n        - name: controller-manager\n          image: quay.io/argoproj/argo-events:v1.9.11\n".to_string());
+    docs.join("---\n")
+}
+
+/// `medallion doctor` against a mock API server (no cluster can run here; the mock answers
+/// SubjectAccessReviews by evaluating the stored RBAC objects as Kubernetes' RBAC authorizer
+/// documents it): a cluster with the install bundle applied passes every check; one missing
+/// pieces fails the checks that name them, each with what to apply, exit 3.
+#[test]
+fn doctor_checks_an_install_against_a_mock_api_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "admin-token\n").unwrap();
+    let out = Command::new("kubectl")
+        .args(["kustomize", repo().join("install").to_str().unwrap()])
+        .output()
+        .expect("kubectl (installed on this machine) runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The settings a user fills in: real client ids instead of the placeholder.
+    let bundle = String::from_utf8_lossy(&out.stdout).replace(
+        "00000000-0000-0000-0000-000000000000",
+        "5f1c2d0e-7a42-4c1e-9a51-2f3b8e6d4c10",
+    );
+    let doctor = |cluster: &str, name: &str| -> (StepRun, Value) {
+        let preload = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&preload, cluster).unwrap();
+        let api = FakeApi::start(
+            &dir.path().join(format!("{name}.json")),
+            "admin-token",
+            "1",
+            &[],
+            &["--preload", preload.to_str().unwrap()],
+        );
+        let run = crate::support::medallion(
+            &[
+                "doctor",
+                "--kube-api",
+                &api.url,
+                "--kube-token-file",
+                token.to_str().unwrap(),
+                "--format",
+                "json",
+            ],
+            &[],
+        );
+        let _ = api.requests();
+        let v = serde_json::from_str(&run.stdout).unwrap_or(Value::Null);
+        (run, v)
+    };
+    // The platform pipeline mounts the team's Terraform configuration, which they create.
+    let terraform = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: medallion-terraform, namespace: argo}\ndata: {main.tf: ''}\n";
+    let ready = format!("{bundle}\n---\n{}\n---\n{terraform}", argo_installed(true));
+    let (run, v) = doctor(&ready, "ready");
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let checks = v["checks"].as_array().unwrap();
+    assert!(checks.len() >= 15, "{v:#}");
+    assert!(checks.iter().all(|c| c["ok"] == true), "{v:#}");
+
+    // What an incomplete install looks like: no artifact repository, no Role for the Sensor,
+    // executor plugins off, the workflows' identity left at the placeholder.
+    let broken: String = String::from_utf8_lossy(&out.stdout)
+        .split("\n---\n")
+        .filter(|d| {
+            let repository = d.contains("name: artifact-repositories");
+            let sensor_binding =
+                d.contains("kind: RoleBinding") && d.contains("name: medallion-sensor");
+            !(repository || sensor_binding)
+        })
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    let (run, v) = doctor(
+        &format!("{broken}\n---\n{}", argo_installed(false)),
+        "broken",
+    );
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    let failed = |name: &str| -> Value {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == name)
+            .unwrap_or_else(|| panic!("no check {name} in {v:#}"))
+            .clone()
+    };
+    let repo_check = failed("Artifact repository");
+    assert_eq!(repo_check["ok"], false);
+    assert!(
+        repo_check["fix"]
+            .as_str()
+            .unwrap()
+            .contains("kubectl apply -k install/")
+    );
+    let plugins = failed("Executor plugins enabled");
+    assert_eq!(plugins["ok"], false);
+    assert!(
+        plugins["fix"]
+            .as_str()
+            .unwrap()
+            .contains("ARGO_EXECUTOR_PLUGINS=true")
+    );
+    let sensor = failed("argo-events/medallion-sensor may: the Sensor submits Workflows");
+    assert_eq!(sensor["ok"], false);
+    assert!(
+        sensor["detail"]
+            .as_str()
+            .unwrap()
+            .contains("denied: create workflows in argo"),
+        "{sensor}"
+    );
+    let mounted = failed("ConfigMaps the templates mount");
+    assert!(
+        mounted["detail"]
+            .as_str()
+            .unwrap()
+            .contains("medallion-terraform (used by platform-pipeline)")
+            && mounted["fix"]
+                .as_str()
+                .unwrap()
+                .contains("kubectl create configmap medallion-terraform"),
+        "{mounted}"
+    );
+    let identity = failed("ServiceAccount argo/medallion-workflow");
+    assert_eq!(identity["ok"], false);
+    assert_eq!(
+        failed("argo/medallion-workflow may: deploy releases models (kubernetes target)")["ok"],
+        true
+    );
+    assert!(run.stderr.contains("check(s) failed"), "{}", run.stderr);
+}

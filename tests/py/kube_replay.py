@@ -15,8 +15,17 @@ come from elsewhere (403), for dry runs as for real applies.
 With --terminating N the old pods of a rollout stay N more polls after the new ones are ready
 (status.replicas above updatedReplicas), as during a real rolling update.
 
+For `medallion doctor`: --preload FILE stores the objects of a multi-document YAML (an install
+bundle, Argo's CRDs and controller Deployments) at their REST paths; GET of a collection path
+lists the objects under it; GET /version answers a version; a SubjectAccessReview (POST
+/apis/authorization.k8s.io/v1/subjectaccessreviews) is answered by evaluating the stored Roles,
+ClusterRoles and their bindings as Kubernetes' RBAC authorizer documents it (a binding's
+subjects name the service account or one of its groups; a rule allows when its verbs,
+apiGroups and resources, "resource/subresource" for a subresource, contain the request's or
+"*").
+
 Usage: kube_replay.py --token T [--rollout N|never] [--terminating N] [--slot blue=http://...]
-                      [--slot green=...] [--state FILE] [--allowed-registry PREFIX]
+                      [--slot green=...] [--state FILE] [--allowed-registry PREFIX] [--preload FILE]
 Prints the port, then one JSON line per request (method, path, query, content type, auth ok).
 """
 import argparse
@@ -33,6 +42,7 @@ def main():
     ap.add_argument("--token", required=True)
     ap.add_argument("--rollout", default="2")
     ap.add_argument("--terminating", type=int, default=0)
+    ap.add_argument("--preload", help="a multi-document YAML whose objects the cluster holds")
     ap.add_argument("--slot", action="append", default=[])
     ap.add_argument("--state", help="a file keeping the stored objects between runs (the cluster's state)")
     ap.add_argument("--allowed-registry", help="an admission webhook refuses Deployments with images from elsewhere")
@@ -44,6 +54,67 @@ def main():
             objects.update(json.load(open(a.state)))
         except FileNotFoundError:
             pass
+
+    cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
+                      "ClusterWorkflowTemplate"}
+    plurals = {"EventBus": "eventbus"}
+
+    def rest_path(obj):
+        api = obj["apiVersion"]
+        prefix = f"/apis/{api}" if "/" in api else f"/api/{api}"
+        kind = obj["kind"]
+        plural = plurals.get(kind) or (kind.lower() + ("es" if kind.endswith("s") else "s"))
+        meta = obj.get("metadata", {})
+        if kind in cluster_scoped:
+            return f"{prefix}/{plural}/{meta['name']}"
+        return f"{prefix}/namespaces/{meta.get('namespace', 'default')}/{plural}/{meta['name']}"
+
+    if a.preload:
+        import yaml
+        for doc in yaml.safe_load_all(open(a.preload)):
+            if doc:
+                objects[rest_path(doc)] = doc
+
+    def allowed(spec):
+        user = spec.get("user", "")
+        groups = set(spec.get("groups", []))
+        attrs = spec.get("resourceAttributes", {})
+        ns, verb, group = attrs.get("namespace", ""), attrs.get("verb"), attrs.get("group", "")
+        resource = attrs.get("resource")
+        if attrs.get("subresource"):
+            resource = f"{resource}/{attrs['subresource']}"
+
+        def names_me(subject):
+            if subject.get("kind") == "ServiceAccount":
+                return user == f"system:serviceaccount:{subject.get('namespace')}:{subject.get('name')}"
+            if subject.get("kind") == "User":
+                return user == subject.get("name")
+            return subject.get("kind") == "Group" and subject.get("name") in groups
+
+        def rules_of(ref, binding_ns):
+            if ref.get("kind") == "Role":
+                role = objects.get(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{binding_ns}/roles/{ref['name']}")
+            else:
+                role = objects.get(f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{ref['name']}")
+            return (role or {}).get("rules", [])
+
+        def matches(rule):
+            return ((verb in rule.get("verbs", []) or "*" in rule.get("verbs", []))
+                    and (group in rule.get("apiGroups", []) or "*" in rule.get("apiGroups", []))
+                    and (resource in rule.get("resources", []) or "*" in rule.get("resources", []))
+                    and not rule.get("resourceNames"))
+
+        for path, obj in objects.items():
+            kind = obj.get("kind")
+            if kind == "RoleBinding" and obj.get("metadata", {}).get("namespace") != ns:
+                continue
+            if kind not in ("RoleBinding", "ClusterRoleBinding"):
+                continue
+            if not any(names_me(s) for s in obj.get("subjects", [])):
+                continue
+            if any(matches(r) for r in rules_of(obj.get("roleRef", {}), obj["metadata"].get("namespace"))):
+                return True
+        return False
 
     def save():
         if a.state:
@@ -127,11 +198,17 @@ def main():
             if got is None:
                 return
             url, _ = got
+            if url.path == "/version":
+                return self.reply(200, {"major": "1", "minor": "33", "gitVersion": "v1.33.2"})
             obj = objects.get(url.path)
             if obj is None:
+                under = [o for p, o in sorted(objects.items())
+                         if p.startswith(url.path + "/") and "/" not in p[len(url.path) + 1:]]
+                if under:
+                    return self.reply(200, {"kind": "List", "apiVersion": "v1", "items": under})
                 kind = url.path.rstrip("/").split("/")[-2]
                 return self.reply(404, status(404, "NotFound", f'{kind} "{url.path.split("/")[-1]}" not found'))
-            if obj.get("kind") == "Deployment":
+            if obj.get("kind") == "Deployment" and "generation" in obj.get("metadata", {}):
                 polls[url.path] = polls.get(url.path, 0) + 1
                 ready = a.rollout != "never" and polls[url.path] > int(a.rollout)
                 old_pods = 1 if ready and polls[url.path] <= int(a.rollout) + a.terminating else 0
@@ -155,6 +232,10 @@ def main():
             if got is None:
                 return
             url, body = got
+            if url.path == "/apis/authorization.k8s.io/v1/subjectaccessreviews":
+                review = json.loads(body)
+                review["status"] = {"allowed": allowed(review.get("spec", {}))}
+                return self.reply(201, review)
             m = re.match(r"^/api/v1/namespaces/([^/]+)/services/([^/:]+):([^/]+)/proxy(/.*)$", url.path)
             if not m:
                 return self.reply(404, status(404, "NotFound", "the server could not find the requested resource"))
