@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 use medallion_argo::parse_go_duration;
 use serde_json::{Value, json};
 
-use super::{
-    Engine, Leaf, Outcome, Phase, RunError, items, local_binary, template_error, value_text,
-};
+use super::{Engine, Leaf, Outcome, Phase, RunError, items, template_error, value_text};
 
 pub struct ContainerResult {
     pub outcome: Outcome,
@@ -185,7 +183,7 @@ pub fn run_container(
     let mounts = mounts(engine, template, node_dir)?;
     let mut command = if body == "script" {
         // An upstream tool's image (terraform) runs its script with the local tool on PATH.
-        let tool = super::upstream_tool(image).map_err(fail)?;
+        let tool = upstream_tool(image).map_err(fail)?;
         let shell: Vec<&str> = items(raw.template, "/script/command")
             .filter_map(Value::as_str)
             .collect();
@@ -668,6 +666,49 @@ pub fn mutex_names(template: &Value) -> Result<Vec<String>, String> {
         .collect();
     names.sort();
     Ok(names)
+}
+
+/// The local tool for an upstream image's script template (lint's list of allowed images).
+fn upstream_tool(image: &str) -> Result<&'static str, String> {
+    let Some(tool) = medallion_argo::lint::upstream_image(image) else {
+        return Err(format!(
+            "script image {image:?} is not one medallion run maps to a local tool ({})",
+            medallion_argo::lint::UPSTREAM_IMAGES
+                .iter()
+                .map(|(i, t)| format!("{i} → {t}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    };
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    if found {
+        Ok(tool)
+    } else {
+        Err(format!(
+            "script image {image:?} runs the local `{tool}`, which is not on PATH; install it"
+        ))
+    }
+}
+
+/// The local binary a `medallion-*` container image maps to.
+fn local_binary(bin_dir: &Path, image: &str) -> Result<PathBuf, String> {
+    let name = super::image_name(image);
+    if !name.starts_with("medallion-") {
+        return Err(format!(
+            "image {image:?} is not a Medallion step; medallion run only runs medallion-* images"
+        ));
+    }
+    let path = bin_dir.join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "image {image:?} maps to {}, which does not exist: build the steps with `cargo build --release --workspace --bins` or pass --bin-dir",
+            path.display()
+        ))
+    }
 }
 
 #[cfg(test)]
