@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use medallion_argo::lint::depends_names;
+use medallion_argo::model::TemplateRef;
 use serde_json::Value;
 
 use super::{
@@ -23,23 +24,24 @@ impl Engine {
                 .map(|t| (t, scope.clone()))
                 .ok_or_else(|| template_error(format!("template {name:?} does not exist")));
         }
-        if let Some(r) = task.get("templateRef") {
-            let name = r.get("name").and_then(Value::as_str).unwrap_or("");
-            let template = r.get("template").and_then(Value::as_str).unwrap_or("");
-            let cluster = r
-                .get("clusterScope")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            let spec = self.library.get(&(cluster, name.to_string())).ok_or_else(|| {
-                template_error(format!(
-                    "templateRef {name:?} (clusterScope {cluster}) is not in the library folders"
-                ))
-            })?;
+        if let Some(r) = TemplateRef::of_call(task) {
+            let spec = self
+                .library
+                .get(&(r.cluster_scope, r.name.to_string()))
+                .ok_or_else(|| {
+                    template_error(format!(
+                        "templateRef {} {:?} is not in the library folders",
+                        r.kind(),
+                        r.name
+                    ))
+                })?;
             return spec
-                .get(template)
+                .get(r.template)
                 .cloned()
                 .map(|t| (t, spec.clone()))
-                .ok_or_else(|| template_error(format!("{name} has no template {template:?}")));
+                .ok_or_else(|| {
+                    template_error(format!("{} has no template {:?}", r.name, r.template))
+                });
         }
         Err(template_error(
             "a task names neither template nor templateRef",

@@ -30,6 +30,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use medallion_argo::lint::{Document, image_name};
+use medallion_argo::model::TemplateRef;
 use serde_json::{Value, json};
 
 pub use exec::PluginServer;
@@ -337,26 +338,14 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RunError> {
                 given.push((n.to_string(), value_text(v)));
             }
         }
-        if let Some(r) = spec.get("workflowTemplateRef") {
-            let name = r.get("name").and_then(Value::as_str).unwrap_or("");
-            let cluster = r
-                .get("clusterScope")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
+        if let Some(r) = TemplateRef::of_spec(&spec) {
+            let (name, kind) = (r.name.to_string(), r.kind());
             let referenced = library_docs
                 .iter()
-                .find(|d| {
-                    d.name() == name
-                        && d.kind()
-                            == if cluster {
-                                "ClusterWorkflowTemplate"
-                            } else {
-                                "WorkflowTemplate"
-                            }
-                })
+                .find(|d| d.name() == name && d.kind() == kind)
                 .ok_or_else(|| {
                     template_error(format!(
-                        "{}: workflowTemplateRef {name:?} is not in the library ({})",
+                        "{}: workflowTemplateRef {kind} {name:?} is not in the library ({})",
                         options.file.display(),
                         options
                             .library

@@ -16,6 +16,7 @@ pub mod duration;
 pub mod event_source;
 pub mod expr;
 pub mod lint;
+pub mod model;
 pub mod plugin;
 pub mod schema;
 pub mod sensor;

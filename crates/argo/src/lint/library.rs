@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use crate::model::TemplateRef;
 use crate::schema::closest;
 
 pub(crate) struct Spec<'a> {
@@ -83,19 +84,9 @@ impl<'a> Library<'a> {
                 .copied()
                 .ok_or_else(|| missing("template", name, local.templates.keys().copied()));
         }
-        if let Some(r) = call.get("templateRef") {
-            let name = r.get("name").and_then(Value::as_str).unwrap_or("");
-            let template = r.get("template").and_then(Value::as_str).unwrap_or("");
-            let cluster = r
-                .get("clusterScope")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            let kind = if cluster {
-                "ClusterWorkflowTemplate"
-            } else {
-                "WorkflowTemplate"
-            };
-            let spec = self.specs.get(&(cluster, name)).ok_or_else(|| {
+        if let Some(r) = TemplateRef::of_call(call) {
+            let (kind, name, cluster) = (r.kind(), r.name, r.cluster_scope);
+            let spec = self.specs.get(&r.key()).ok_or_else(|| {
                 format!(
                     "templateRef names {kind} {name:?}, which is not among the linted files{}",
                     closest(
@@ -109,10 +100,10 @@ impl<'a> Library<'a> {
                     .unwrap_or_default()
                 )
             })?;
-            return spec.templates.get(template).copied().ok_or_else(|| {
+            return spec.templates.get(r.template).copied().ok_or_else(|| {
                 missing(
                     &format!("template of {kind} {name}"),
-                    template,
+                    r.template,
                     spec.templates.keys().copied(),
                 )
             });
@@ -169,17 +160,11 @@ pub(crate) fn reachable<'a>(spec: &'a Value, library: &'a Library<'a>) -> Vec<&'
                 .and_then(|name| scope.get(name).copied())
             {
                 stack.push((t, scope));
-            } else if let Some(r) = call.get("templateRef") {
-                let text = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("");
-                let cluster = r
-                    .get("clusterScope")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                if let Some(target) = library.specs.get(&(cluster, text("name")))
-                    && let Some(t) = target.templates.get(text("template")).copied()
-                {
-                    stack.push((t, &target.templates));
-                }
+            } else if let Some(r) = TemplateRef::of_call(call)
+                && let Some(target) = library.specs.get(&r.key())
+                && let Some(t) = target.templates.get(r.template).copied()
+            {
+                stack.push((t, &target.templates));
             }
         }
     }

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::library::{Library, Spec, missing, param_names, required_params, spec_of};
 use super::{Context, Document, Sink, variables, workflow_spec};
+use crate::model::TemplateRef;
 use crate::schema::Schemas;
 
 /// The reference checks of one document.
@@ -29,21 +30,12 @@ fn check_workflow_spec(
     let local = spec_of(spec);
     // A Workflow may run a WorkflowTemplate instead of holding templates.
     let mut referenced: Option<&Spec<'_>> = None;
-    if let Some(r) = spec.get("workflowTemplateRef") {
-        let name = r.get("name").and_then(Value::as_str).unwrap_or("");
-        let cluster = r
-            .get("clusterScope")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        match library.specs.get(&(cluster, name)) {
+    if let Some(r) = TemplateRef::of_spec(spec) {
+        match library.specs.get(&r.key()) {
             Some(s) => referenced = Some(s),
             None => add(
                 &format!("{at}.workflowTemplateRef.name"),
-                missing(
-                    "WorkflowTemplate",
-                    name,
-                    library.specs.keys().map(|(_, n)| *n),
-                ),
+                missing(r.kind(), r.name, library.specs.keys().map(|(_, n)| *n)),
             ),
         }
     }
@@ -465,22 +457,13 @@ fn check_sensor(
         for v in schemas.validate(resource) {
             add(&format!("{rp}.{}", v.path), v.message);
         }
-        let Some(r) = resource.pointer("/spec/workflowTemplateRef") else {
+        let Some(r) = resource.get("spec").and_then(TemplateRef::of_spec) else {
             continue;
         };
-        let name = r.get("name").and_then(Value::as_str).unwrap_or("");
-        let cluster = r
-            .get("clusterScope")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let Some(target) = library.specs.get(&(cluster, name)) else {
+        let Some(target) = library.specs.get(&r.key()) else {
             add(
                 &format!("{rp}.spec.workflowTemplateRef.name"),
-                missing(
-                    "WorkflowTemplate",
-                    name,
-                    library.specs.keys().map(|(_, n)| *n),
-                ),
+                missing(r.kind(), r.name, library.specs.keys().map(|(_, n)| *n)),
             );
             continue;
         };
