@@ -11,17 +11,23 @@ use sha2::{Digest, Sha256};
 
 use crate::runner::{self, RunOptions};
 
+/// The given files and folders, as one text for messages.
+fn shown(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The EventSources' queue entries and the Sensors of the given files and folders.
 fn event_path(paths: &[PathBuf]) -> Result<(Vec<QueueSource>, Vec<Sensor>), SensorError> {
-    let docs = crate::lint::load(paths).map_err(|e| SensorError::Sensor {
-        sensor: paths
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
+    let fail = |message: String| SensorError::Sensor {
+        sensor: shown(paths),
         path: "file".into(),
-        message: e.to_string(),
-    })?;
+        message,
+    };
+    let docs = crate::lint::load(paths).map_err(|e| fail(e.to_string()))?;
     let mut sources = Vec::new();
     let mut sensors = Vec::new();
     for d in &docs {
@@ -32,15 +38,9 @@ fn event_path(paths: &[PathBuf]) -> Result<(Vec<QueueSource>, Vec<Sensor>), Sens
         }
     }
     if sensors.is_empty() {
-        return Err(SensorError::Sensor {
-            sensor: paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            path: "file".into(),
-            message: "holds no Sensor; pass the event-sources folder or a Sensor file".into(),
-        });
+        return Err(fail(
+            "holds no Sensor; pass the event-sources folder or a Sensor file".into(),
+        ));
     }
     Ok((sources, sensors))
 }
@@ -67,11 +67,7 @@ pub fn fire(events: &[PathBuf], paths: &[PathBuf]) -> Result<Fired, SensorError>
     if sources.is_empty() {
         eprintln!(
             "note: no EventSource among {}: the events reach the Sensors without the EventSource's filter",
-            paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            shown(paths)
         );
     }
     let mut triggered = Vec::new();
