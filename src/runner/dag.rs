@@ -54,11 +54,7 @@ impl Engine {
         scope: &Scope,
         path: &str,
     ) -> Result<Outcome, RunError> {
-        let tname = template
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_string();
+        let tname = super::name_of(template).to_string();
         if let Some(dag) = template.get("dag").and_then(Value::as_object) {
             for k in dag.keys() {
                 if !["tasks", "failFast"].contains(&k.as_str()) {
@@ -365,7 +361,7 @@ impl Engine {
         path: &str,
         display: &str,
     ) -> Result<Outcome, RunError> {
-        let name = task.get("name").and_then(Value::as_str).unwrap_or("?");
+        let name = super::name_of(task);
         let (template, target_scope) = self
             .target(task, scope)
             .map_err(|e| template_error(format!("task {name}: {e}")))?;

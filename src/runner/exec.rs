@@ -25,7 +25,7 @@ fn mounts(
     template: &Value,
     node_dir: &Path,
 ) -> Result<Vec<(String, PathBuf)>, RunError> {
-    let tname = template.get("name").and_then(Value::as_str).unwrap_or("?");
+    let tname = super::name_of(template);
     let volumes: Vec<&Value> = items(template, "/volumes")
         .chain(engine.spec_volumes.iter())
         .collect();
@@ -138,7 +138,7 @@ pub fn run_container(
     node_dir: &Path,
     attempt_deadline: Option<Instant>,
 ) -> Result<ContainerResult, RunError> {
-    let tname = template.get("name").and_then(Value::as_str).unwrap_or("?");
+    let tname = super::name_of(template);
     let fail = |m: String| template_error(format!("template {tname}: {m}"));
     let body = body_of(template);
     let container = template.get(body).cloned().unwrap_or(Value::Null);

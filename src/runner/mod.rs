@@ -520,6 +520,11 @@ fn templates_of(doc: &Value) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// A template's (or task's) name, `?` when it has none (Argo's validation refuses that case).
+fn name_of(v: &Value) -> &str {
+    v.get("name").and_then(Value::as_str).unwrap_or("?")
+}
+
 /// A parameter value as Argo stores it: strings as they are, other scalars as their text.
 fn value_text(v: &Value) -> String {
     match v {
@@ -671,7 +676,7 @@ impl Engine {
         path: &str,
         display: &str,
     ) -> Result<Outcome, RunError> {
-        let tname = template.get("name").and_then(Value::as_str).unwrap_or("?");
+        let tname = name_of(template);
         let fail_at = |m: String| template_error(format!("template {tname}: {m}"));
         if let Some(map) = template.as_object() {
             for k in map.keys() {

@@ -22,11 +22,7 @@ impl Engine {
         path: &str,
         display: &str,
     ) -> Result<Outcome, RunError> {
-        let tname = template
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_string();
+        let tname = super::name_of(template).to_string();
         let started = Instant::now();
         let mut record = NodeRecord {
             path: display.to_string(),
@@ -120,7 +116,7 @@ impl Engine {
             } else {
                 return Err(template_error(format!(
                     "template {}: has no dag, container, script, suspend or plugin; only those are implemented by medallion run",
-                    template.get("name").and_then(Value::as_str).unwrap_or("?")
+                    super::name_of(template)
                 )));
             };
             if !outcome.phase.failed() || outcome.rejected {

@@ -87,7 +87,7 @@ impl RetryStrategy {
         let Some(r) = template.get("retryStrategy") else {
             return Ok(None);
         };
-        let tname = template.get("name").and_then(Value::as_str).unwrap_or("?");
+        let tname = super::name_of(template);
         let limit = match r.get("limit") {
             // intstr.Int32 (util/intstr/parametrizable.go lines 12-43).
             Some(v) => Some(value_text(v).parse::<u32>().map_err(|_| {

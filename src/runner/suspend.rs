@@ -61,7 +61,7 @@ pub fn suspend(
     inputs: &BTreeMap<String, String>,
     path: &str,
 ) -> Result<Outcome, RunError> {
-    let tname = template.get("name").and_then(Value::as_str).unwrap_or("?");
+    let tname = super::name_of(template);
     let task = path.rsplit('.').next().unwrap_or(path);
     let declared_inputs = parameters(template, "/inputs/parameters");
     let supplied_outputs: Vec<Parameter<'_>> = parameters(template, "/outputs/parameters")

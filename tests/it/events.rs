@@ -196,48 +196,41 @@ fn replay_prints_the_workflows_the_sensor_would_submit() {
         why.contains("dropped: EventSource landing (blob-created): the filter"),
         "{why}"
     );
+    // A sample with one text replaced, replayed (JSON output).
+    let dir = tempfile::tempdir().unwrap();
+    let replay_edited = |sample: &str, from: &str, to: &str| {
+        let text = std::fs::read_to_string(events.join(sample)).unwrap();
+        assert!(text.contains(from), "{sample} lacks {from}");
+        let edited = dir.path().join(format!("edited-{sample}"));
+        std::fs::write(&edited, text.replace(from, to)).unwrap();
+        let run = medallion(
+            &[
+                "events",
+                "replay",
+                "--format",
+                "json",
+                edited.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run
+    };
     // An upload to another container fires nothing either (the Sensor alone would route it:
     // its filters look at the path inside the container only).
-    let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("archive.json");
-    let text = std::fs::read_to_string(events.join("sales-blob-created.eventgrid.json")).unwrap();
-    std::fs::write(
-        &archive,
-        text.replace("/containers/landing/", "/containers/archive/"),
-    )
-    .unwrap();
-    let run = medallion(
-        &[
-            "events",
-            "replay",
-            "--format",
-            "json",
-            archive.to_str().unwrap(),
-        ],
-        &[],
+    let run = replay_edited(
+        "sales-blob-created.eventgrid.json",
+        "/containers/landing/",
+        "/containers/archive/",
     );
-    assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout.trim(), r#"{"triggered":[]}"#);
 
     // An ETag with literal quotes (as Azure sometimes sends it) gives the same name.
-    let quoted = dir.path().join("quoted.json");
-    let text = std::fs::read_to_string(events.join("blob-created.eventgrid.json")).unwrap();
-    std::fs::write(
-        &quoted,
-        text.replace("\"0x8D4BCC2E4835CD0\"", "\"\\\"0x8D4BCC2E4835CD0\\\"\""),
-    )
-    .unwrap();
-    let run = medallion(
-        &[
-            "events",
-            "replay",
-            "--format",
-            "json",
-            quoted.to_str().unwrap(),
-        ],
-        &[],
+    let run = replay_edited(
+        "blob-created.eventgrid.json",
+        "\"0x8D4BCC2E4835CD0\"",
+        "\"\\\"0x8D4BCC2E4835CD0\\\"\"",
     );
-    assert_eq!(run.code, 0, "{}", run.stderr);
     let v: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(
         v["triggered"][0]["workflow"]["metadata"]["name"],

@@ -696,42 +696,32 @@ fn doctor_checks_an_install_against_a_mock_api_server() {
             .unwrap_or_else(|| panic!("no check {name} in {v:#}"))
             .clone()
     };
-    let repo_check = failed("Artifact repository");
-    assert_eq!(repo_check["ok"], false);
-    assert!(
-        repo_check["fix"]
-            .as_str()
-            .unwrap()
-            .contains("kubectl apply -k install/")
+    // A check that failed, and the text its `field` (detail or fix) must hold.
+    let failed_with = |name: &str, field: &str, needle: &str| {
+        let c = failed(name);
+        assert_eq!(c["ok"], false, "{c}");
+        assert!(c[field].as_str().unwrap().contains(needle), "{c}");
+    };
+    failed_with("Artifact repository", "fix", "kubectl apply -k install/");
+    failed_with(
+        "Executor plugins enabled",
+        "fix",
+        "ARGO_EXECUTOR_PLUGINS=true",
     );
-    let plugins = failed("Executor plugins enabled");
-    assert_eq!(plugins["ok"], false);
-    assert!(
-        plugins["fix"]
-            .as_str()
-            .unwrap()
-            .contains("ARGO_EXECUTOR_PLUGINS=true")
+    failed_with(
+        "argo-events/medallion-sensor may: the Sensor submits Workflows",
+        "detail",
+        "denied: create workflows in argo",
     );
-    let sensor = failed("argo-events/medallion-sensor may: the Sensor submits Workflows");
-    assert_eq!(sensor["ok"], false);
-    assert!(
-        sensor["detail"]
-            .as_str()
-            .unwrap()
-            .contains("denied: create workflows in argo"),
-        "{sensor}"
+    failed_with(
+        "ConfigMaps the templates mount",
+        "detail",
+        "medallion-terraform (used by platform-pipeline)",
     );
-    let mounted = failed("ConfigMaps the templates mount");
-    assert!(
-        mounted["detail"]
-            .as_str()
-            .unwrap()
-            .contains("medallion-terraform (used by platform-pipeline)")
-            && mounted["fix"]
-                .as_str()
-                .unwrap()
-                .contains("kubectl create configmap medallion-terraform"),
-        "{mounted}"
+    failed_with(
+        "ConfigMaps the templates mount",
+        "fix",
+        "kubectl create configmap medallion-terraform",
     );
     let identity = failed("ServiceAccount argo/medallion-workflow");
     assert_eq!(identity["ok"], false);
